@@ -1,0 +1,67 @@
+# p4-fatflow — run `make help` for the targets.
+# The two commands of the quick start are `make demo` and `make test`; both set up
+# what they need (a .venv with the project and its test/dev extras) on first use.
+
+SHELL        := /bin/bash
+PYTHON       ?= python3
+VENV         ?= .venv
+VENV_SHELL   ?= .venv-shell
+BUILD        ?= build
+PY           := $(VENV)/bin/python
+P4_MAIN      := p4src/fatflow_v1model.p4
+P4_SOURCES   := $(shell find p4src -name '*.p4' 2>/dev/null)
+STAMP        := $(VENV)/.installed
+PYTEST_ARGS  ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv test test-unit test-ptf demo p4 lint typecheck bench shell clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml scripts/bootstrap.sh
+	@PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/bootstrap.sh
+	@touch $@
+
+venv: $(STAMP) ## Create/update .venv with the project, test and dev extras
+
+test: $(STAMP) ## Run the whole suite: pytest, then the PTF suite (root only)
+	@$(PY) -m pytest $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory test-ptf
+
+test-unit: $(STAMP) ## Only the fast unit tests (no processes started)
+	@$(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
+
+test-ptf: $(STAMP) ## The PTF suite over veth pairs (needs root; says so otherwise)
+	@bash ptf_tests/run.sh "$(PY)"
+
+demo: $(STAMP) ## Softswitch + pipeline + fat-flow config + traffic: flows vs fat flows
+	@$(PY) -m examples.demo
+
+p4: $(STAMP) ## Compile p4src: p4c when on PATH (BMv2 JSON), else softswitch (checks + P4Info)
+	@mkdir -p $(BUILD)
+	@if command -v p4c >/dev/null 2>&1; then \
+	  echo "p4c: $(P4_MAIN) -> $(BUILD)/fatflow.json, $(BUILD)/fatflow.p4info.txtpb"; \
+	  p4c --target bmv2 --arch v1model -o $(BUILD) --p4runtime-files $(BUILD)/fatflow.p4info.txtpb $(P4_MAIN); \
+	  mv -f $(BUILD)/fatflow_v1model.json $(BUILD)/fatflow.json; \
+	fi
+	@echo "softswitch: $(P4_MAIN) -> $(BUILD)/fatflow.p4 (device config), $(BUILD)/fatflow.p4info.txtpb"
+	@$(VENV)/bin/softswitch compile $(P4_MAIN) -o $(BUILD)/fatflow.p4 \
+	  $$(command -v p4c >/dev/null 2>&1 && echo "--p4runtime-files $(BUILD)/softswitch.p4info.txtpb" \
+	     || echo "--p4runtime-files $(BUILD)/fatflow.p4info.txtpb")
+
+lint: $(STAMP) ## ruff and mypy --strict
+	@$(VENV)/bin/ruff check softswitch controller tests examples bench
+	@$(VENV)/bin/mypy
+
+bench: $(STAMP) ## Benchmarks (results go to docs/benchmarks.md by hand)
+	@$(PY) bench/bench_pipeline.py
+
+shell: ## p4runtime-shell in its own venv (it pins protobuf < 3.21)
+	@test -x $(VENV_SHELL)/bin/python || ($(PYTHON) -m venv $(VENV_SHELL) && $(VENV_SHELL)/bin/pip install -q p4runtime-shell)
+	@echo "Start a switch first, e.g.: $(VENV)/bin/softswitch --grpc-server-addr 127.0.0.1:9559 --no-p4"
+	@echo "then: $(VENV_SHELL)/bin/python -m p4runtime_sh --grpc-addr 127.0.0.1:9559 --device-id 0 --election-id 0,1 --config $(BUILD)/fatflow.p4info.txtpb,$(BUILD)/fatflow.p4"
+	@$(VENV_SHELL)/bin/python -m p4runtime_sh $(SHELL_ARGS)
+
+clean: ## Remove build outputs (not the venvs)
+	rm -rf $(BUILD) .pytest_cache .mypy_cache .ruff_cache
