@@ -11,13 +11,35 @@ from controller.fatflow.config import (
     PrefixAggr,
     Topology,
 )
+from controller.fatflow.key import (
+    CompiledRules,
+    Direction,
+    ExcludeList,
+    FlowKey,
+    PacketFields,
+    RuleMatch,
+    compile_rules,
+    flow_key,
+    l4_ports,
+    select_rule,
+)
 
 __all__ = [
+    "CompiledRules",
     "ConfigError",
+    "Direction",
+    "ExcludeList",
     "FatFlowRule",
+    "FlowKey",
     "IgnoreAddress",
+    "PacketFields",
     "PrefixAggr",
+    "RuleMatch",
     "Topology",
     "VMI",
     "VN",
+    "compile_rules",
+    "flow_key",
+    "l4_ports",
+    "select_rule",
 ]
