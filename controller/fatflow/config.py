@@ -229,6 +229,13 @@ class PrefixAggr:
         return f"{self.subnet}->/{self.plen}"
 
 
+def _rule_label(protocol: int, port: object) -> str:
+    # ICMP rules are protocol-only, so their port (always 0 when valid) is left out.
+    if port is None or (protocol in (ICMP, ICMPV6) and port == 0):
+        return protocol_label(protocol)
+    return f"{protocol_label(protocol)}/{port}"
+
+
 _RULE_KEYS = ("protocol", "port", "ignore_address", "src_prefix_aggr", "dst_prefix_aggr")
 
 
@@ -254,9 +261,7 @@ class FatFlowRule:
     @property
     def label(self) -> str:
         """``udp/53``, ``icmp``, ``47/0``: how error messages and tools name this rule."""
-        if self.protocol in (ICMP, ICMPV6) and self.port == 0:
-            return protocol_label(self.protocol)
-        return f"{protocol_label(self.protocol)}/{self.port}"
+        return _rule_label(self.protocol, self.port)
 
     @property
     def is_port_only(self) -> bool:
@@ -332,7 +337,7 @@ class FatFlowRule:
         except ValueError as exc:
             raise ConfigError(subject, "protocol", str(exc)) from None
         raw_port = d.get("port", 0 if protocol not in PORTED_PROTOCOLS else None)
-        label = protocol_label(protocol) if raw_port is None else f"{protocol_label(protocol)}/{raw_port}"
+        label = _rule_label(protocol, raw_port)
         subject = f"{subject} ({label})"
         bad = _check_keys(d, _RULE_KEYS, ("protocol", "port") if protocol in PORTED_PROTOCOLS else ())
         if bad is not None:
