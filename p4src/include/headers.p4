@@ -103,7 +103,7 @@ header sctp_t {
 
 // Common ICMP / ICMPv6 header.
 header icmp_t {
-    bit<8>  type;
+    bit<8>  msg_type;
     bit<8>  code;
     bit<16> checksum;
 }
@@ -214,7 +214,7 @@ struct local_metadata_t {
     // Set by fatflow.
     bit<8>     direction;        // DIRECTION_*
     fatflow_metadata_t ff;
-    flow_key_t key;
+    flow_key_t flow_key;
     // Set by flowtable.
     bool       flow_miss;
     bit<1>     flow_mirror;
@@ -223,7 +223,7 @@ struct local_metadata_t {
     bool       mirror;           // clone to the analyzer session
     bool       punt;             // send to the controller as packet-in
     bit<8>     punt_reason;
-    flow_digest_t digest;
+    flow_digest_t flow_digest;
 }
 
 #endif  // FATFLOW_HEADERS_P4

@@ -125,7 +125,7 @@ parser FatflowParser(packet_in packet,
 
     state parse_icmp {
         packet.extract(hdr.icmp);
-        transition select(hdr.icmp.type) {
+        transition select(hdr.icmp.msg_type) {
             ICMP_ECHO_REQUEST: parse_icmp_echo;
             ICMP_ECHO_REPLY: parse_icmp_echo;
             default: accept;
@@ -134,7 +134,7 @@ parser FatflowParser(packet_in packet,
 
     state parse_icmpv6 {
         packet.extract(hdr.icmpv6);
-        transition select(hdr.icmpv6.type) {
+        transition select(hdr.icmpv6.msg_type) {
             ICMPV6_ECHO_REQUEST: parse_icmp_echo;
             ICMPV6_ECHO_REPLY: parse_icmp_echo;
             default: accept;

@@ -273,30 +273,30 @@ control Fatflow(inout headers_t hdr, inout local_metadata_t meta) {
         }
 
         /* 4. the key, in the packet's own orientation */
-        meta.key.protocol = meta.ip_proto;
+        meta.flow_key.protocol = meta.ip_proto;
         if (meta.direction == DIRECTION_TO_VM) {
-            meta.key.src_v4 = meta.ff.remote_v4 & meta.ff.remote_mask_v4;
-            meta.key.dst_v4 = meta.ff.local_v4 & meta.ff.local_mask_v4;
-            meta.key.src_v6 = meta.ff.remote_v6 & meta.ff.remote_mask_v6;
-            meta.key.dst_v6 = meta.ff.local_v6 & meta.ff.local_mask_v6;
-            meta.key.src_plen = meta.ff.remote_plen;
-            meta.key.dst_plen = meta.ff.local_plen;
+            meta.flow_key.src_v4 = meta.ff.remote_v4 & meta.ff.remote_mask_v4;
+            meta.flow_key.dst_v4 = meta.ff.local_v4 & meta.ff.local_mask_v4;
+            meta.flow_key.src_v6 = meta.ff.remote_v6 & meta.ff.remote_mask_v6;
+            meta.flow_key.dst_v6 = meta.ff.local_v6 & meta.ff.local_mask_v6;
+            meta.flow_key.src_plen = meta.ff.remote_plen;
+            meta.flow_key.dst_plen = meta.ff.local_plen;
         } else {
-            meta.key.src_v4 = meta.ff.local_v4 & meta.ff.local_mask_v4;
-            meta.key.dst_v4 = meta.ff.remote_v4 & meta.ff.remote_mask_v4;
-            meta.key.src_v6 = meta.ff.local_v6 & meta.ff.local_mask_v6;
-            meta.key.dst_v6 = meta.ff.remote_v6 & meta.ff.remote_mask_v6;
-            meta.key.src_plen = meta.ff.local_plen;
-            meta.key.dst_plen = meta.ff.remote_plen;
+            meta.flow_key.src_v4 = meta.ff.local_v4 & meta.ff.local_mask_v4;
+            meta.flow_key.dst_v4 = meta.ff.remote_v4 & meta.ff.remote_mask_v4;
+            meta.flow_key.src_v6 = meta.ff.local_v6 & meta.ff.local_mask_v6;
+            meta.flow_key.dst_v6 = meta.ff.remote_v6 & meta.ff.remote_mask_v6;
+            meta.flow_key.src_plen = meta.ff.local_plen;
+            meta.flow_key.dst_plen = meta.ff.remote_plen;
         }
-        meta.key.src_port = meta.l4_src_port;
-        meta.key.dst_port = meta.l4_dst_port;
+        meta.flow_key.src_port = meta.l4_src_port;
+        meta.flow_key.dst_port = meta.l4_dst_port;
         if (meta.ff.rule_hit) {
             if (meta.ff.port_sel != PORT_SEL_SPORT) {
-                meta.key.src_port = 0;
+                meta.flow_key.src_port = 0;
             }
             if (meta.ff.port_sel != PORT_SEL_DPORT) {
-                meta.key.dst_port = 0;
+                meta.flow_key.dst_port = 0;
             }
         }
     }

@@ -40,13 +40,13 @@ control Flowtable(inout headers_t hdr,
     table flow_v4 {
         key = {
             meta.vrf: exact @name("vrf");
-            meta.key.src_v4: exact @name("src_addr");
-            meta.key.dst_v4: exact @name("dst_addr");
-            meta.key.protocol: exact @name("protocol");
-            meta.key.src_port: exact @name("src_port");
-            meta.key.dst_port: exact @name("dst_port");
-            meta.key.src_plen: exact @name("src_plen");
-            meta.key.dst_plen: exact @name("dst_plen");
+            meta.flow_key.src_v4: exact @name("src_addr");
+            meta.flow_key.dst_v4: exact @name("dst_addr");
+            meta.flow_key.protocol: exact @name("protocol");
+            meta.flow_key.src_port: exact @name("src_port");
+            meta.flow_key.dst_port: exact @name("dst_port");
+            meta.flow_key.src_plen: exact @name("src_plen");
+            meta.flow_key.dst_plen: exact @name("dst_plen");
         }
         actions = {
             flow_forward;
@@ -62,13 +62,13 @@ control Flowtable(inout headers_t hdr,
     table flow_v6 {
         key = {
             meta.vrf: exact @name("vrf");
-            meta.key.src_v6: exact @name("src_addr");
-            meta.key.dst_v6: exact @name("dst_addr");
-            meta.key.protocol: exact @name("protocol");
-            meta.key.src_port: exact @name("src_port");
-            meta.key.dst_port: exact @name("dst_port");
-            meta.key.src_plen: exact @name("src_plen");
-            meta.key.dst_plen: exact @name("dst_plen");
+            meta.flow_key.src_v6: exact @name("src_addr");
+            meta.flow_key.dst_v6: exact @name("dst_addr");
+            meta.flow_key.protocol: exact @name("protocol");
+            meta.flow_key.src_port: exact @name("src_port");
+            meta.flow_key.dst_port: exact @name("dst_port");
+            meta.flow_key.src_plen: exact @name("src_plen");
+            meta.flow_key.dst_plen: exact @name("dst_plen");
         }
         actions = {
             flow_forward;
@@ -94,31 +94,31 @@ control Flowtable(inout headers_t hdr,
         }
 
         if (meta.flow_miss) {
-            meta.digest.vrf = meta.vrf;
-            meta.digest.protocol = meta.key.protocol;
-            meta.digest.src_port = meta.key.src_port;
-            meta.digest.dst_port = meta.key.dst_port;
-            meta.digest.src_plen = meta.key.src_plen;
-            meta.digest.dst_plen = meta.key.dst_plen;
-            meta.digest.vmi_id = meta.vmi_id;
-            meta.digest.direction = meta.direction;
-            meta.digest.ingress_port = standard_metadata.ingress_port;
-            meta.digest.pkt_src_port = meta.l4_src_port;
-            meta.digest.pkt_dst_port = meta.l4_dst_port;
+            meta.flow_digest.vrf = meta.vrf;
+            meta.flow_digest.protocol = meta.flow_key.protocol;
+            meta.flow_digest.src_port = meta.flow_key.src_port;
+            meta.flow_digest.dst_port = meta.flow_key.dst_port;
+            meta.flow_digest.src_plen = meta.flow_key.src_plen;
+            meta.flow_digest.dst_plen = meta.flow_key.dst_plen;
+            meta.flow_digest.vmi_id = meta.vmi_id;
+            meta.flow_digest.direction = meta.direction;
+            meta.flow_digest.ingress_port = standard_metadata.ingress_port;
+            meta.flow_digest.pkt_src_port = meta.l4_src_port;
+            meta.flow_digest.pkt_dst_port = meta.l4_dst_port;
             if (hdr.ipv4.isValid()) {
-                meta.digest.ip_version = 4;
-                meta.digest.src_addr = (ipv6_addr_t)meta.key.src_v4;
-                meta.digest.dst_addr = (ipv6_addr_t)meta.key.dst_v4;
-                meta.digest.pkt_src_addr = (ipv6_addr_t)hdr.ipv4.src_addr;
-                meta.digest.pkt_dst_addr = (ipv6_addr_t)hdr.ipv4.dst_addr;
+                meta.flow_digest.ip_version = 4;
+                meta.flow_digest.src_addr = (ipv6_addr_t)meta.flow_key.src_v4;
+                meta.flow_digest.dst_addr = (ipv6_addr_t)meta.flow_key.dst_v4;
+                meta.flow_digest.pkt_src_addr = (ipv6_addr_t)hdr.ipv4.src_addr;
+                meta.flow_digest.pkt_dst_addr = (ipv6_addr_t)hdr.ipv4.dst_addr;
             } else {
-                meta.digest.ip_version = 6;
-                meta.digest.src_addr = meta.key.src_v6;
-                meta.digest.dst_addr = meta.key.dst_v6;
-                meta.digest.pkt_src_addr = hdr.ipv6.src_addr;
-                meta.digest.pkt_dst_addr = hdr.ipv6.dst_addr;
+                meta.flow_digest.ip_version = 6;
+                meta.flow_digest.src_addr = meta.flow_key.src_v6;
+                meta.flow_digest.dst_addr = meta.flow_key.dst_v6;
+                meta.flow_digest.pkt_src_addr = hdr.ipv6.src_addr;
+                meta.flow_digest.pkt_dst_addr = hdr.ipv6.dst_addr;
             }
-            digest<flow_digest_t>(FLOW_DIGEST_RECEIVER, meta.digest);
+            digest<flow_digest_t>(FLOW_DIGEST_RECEIVER, meta.flow_digest);
 
             if (meta.mirror_new_flows == 1) {
                 meta.mirror = true;
