@@ -1,0 +1,336 @@
+"""The v1model packet pipeline with BMv2 simple_switch's observable behaviour.
+
+parser -> verifyChecksum -> ingress -> traffic manager (clone I2E, digest, resubmit,
+multicast / unicast / drop) -> egress -> (clone E2E, drop) -> computeChecksum ->
+deparser -> (recirculate | transmit). The order of the post-ingress and post-egress
+steps follows ``simple_switch.cpp`` (ingress_thread / egress_thread).
+
+Everything runs to completion, single threaded: :meth:`Pipeline.process` returns the
+frames to transmit and the digests to report, in the order BMv2 would produce them
+with one ingress and one egress thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from softswitch import ir
+from softswitch.arch.bits import valid_header_bytes
+from softswitch.arch.fieldlists import FieldPath
+from softswitch.arch.v1model import (
+    DROP_PORT,
+    INSTANCE_EGRESS_CLONE,
+    INSTANCE_INGRESS_CLONE,
+    INSTANCE_NORMAL,
+    INSTANCE_RECIRC,
+    INSTANCE_REPLICATION,
+    INSTANCE_RESUBMIT,
+    PacketContext,
+    V1ModelAssertion,
+    get_std,
+    set_std,
+)
+from softswitch.interp.api import CompiledProgram
+from softswitch.interp.values import Struct, copy_value
+
+__all__ = ["Pipeline", "Result", "Replicas", "MAX_PASSES", "ProgramShapeError"]
+
+log = logging.getLogger("softswitch.v1model")
+
+#: resubmit + recirculate passes allowed per received frame before it is dropped
+MAX_PASSES = 32
+
+
+class ProgramShapeError(Exception):
+    """The program's main is not a V1Switch of the expected shape."""
+
+
+class Replicas(Protocol):
+    """What the pipeline reads from the device's PRE state (duck typed: Device)."""
+
+    multicast_groups: Mapping[int, list[Any]]
+    clone_sessions: Mapping[int, Any]
+
+
+@dataclass(slots=True)
+class Result:
+    """Outcome of one received frame: ``events`` in order, each ("tx", port, frame)
+    or ("digest", type name, values); ``drops`` packet instances dropped."""
+
+    events: list[tuple[str, Any, Any]] = field(default_factory=list)
+    drops: int = 0
+    errors: int = 0
+
+
+@dataclass(slots=True)
+class _IngressJob:
+    frame: bytes
+    port: int
+    meta: Struct | None  # None: a fresh packet
+    std: Struct | None
+    passes: int
+
+
+@dataclass(slots=True)
+class _EgressJob:
+    port: int
+    hdr: Any
+    meta: Struct
+    std: Struct
+    payload: bytes
+    ingress_length: int
+    length_reg: int
+    passes: int
+    truncate: int | None = None
+
+
+def _copy_fields(fields: tuple[FieldPath, ...], src_meta: Struct, src_std: Struct,
+                 dst_meta: Struct, dst_std: Struct) -> None:
+    for root, path in fields:
+        src: Any = src_meta if root == "meta" else src_std
+        dst: Any = dst_meta if root == "meta" else dst_std
+        if not path:  # the whole struct
+            for k, v in src.fields.items():
+                dst.fields[k] = copy_value(v)
+            continue
+        try:
+            for p in path[:-1]:
+                src, dst = src.fields[p], dst.fields[p]
+            dst.fields[path[-1]] = copy_value(src.fields[path[-1]])
+        except (KeyError, AttributeError):
+            log.warning("preserved field %s.%s does not exist", root, ".".join(path))
+
+
+class Pipeline:
+    """One committed program on one device. ``pre`` supplies multicast groups and clone
+    sessions (read at each use, so P4Runtime updates apply immediately)."""
+
+    def __init__(self, compiled: CompiledProgram, pre: Replicas, *,
+                 clock_ns: Callable[[], int] = time.monotonic_ns) -> None:
+        program = compiled.program
+        main = program.main
+        if main is None or len(main.args) != 6:
+            raise ProgramShapeError(
+                "the program's main must be V1Switch(parser, verifyChecksum, ingress, egress, "
+                f"computeChecksum, deparser); got {main.package + str(main.args) if main else 'no main'}")
+        (self.parser, self.verify, self.ingress, self.egress, self.compute,
+         self.deparser) = main.args
+        pdecl = program.parsers.get(self.parser)
+        if pdecl is None or len(pdecl.params) != 4:
+            raise ProgramShapeError(f"V1Switch parser {self.parser} must have 4 parameters")
+        self.hdr_type: ir.Type = pdecl.params[1].type
+        self.meta_type: ir.Type = pdecl.params[2].type
+        self.std_type: ir.Type = pdecl.params[3].type
+        self.compiled = compiled
+        self.pre = pre
+        self.clock_ns = clock_ns
+        self.start_ns = clock_ns()
+
+    # ---------------------------------------------------------------- helpers
+
+    def _ts_us(self, now_ns: int) -> int:
+        return ((now_ns - self.start_ns) // 1000) & ((1 << 48) - 1)
+
+    def _new_std(self) -> Struct:
+        v = self.compiled.new_value(self.std_type)
+        assert isinstance(v, Struct)
+        return v
+
+    def _new_meta(self) -> Struct:
+        v = self.compiled.new_value(self.meta_type)
+        assert isinstance(v, Struct)
+        return v
+
+    def _parse(self, frame: bytes, std: Struct, meta: Struct, ctx: PacketContext) -> tuple[Any, str, bytes]:
+        from softswitch.interp.packet import PacketIn  # the interpreter's packet model
+
+        hdr = self.compiled.new_value(self.hdr_type)
+        pin = PacketIn(frame)
+        err = self.compiled.run_parser(self.parser, [pin, hdr, meta, std], ctx)
+        return hdr, err, bytes(pin.remaining())
+
+    # ------------------------------------------------------------------ entry
+
+    def process(self, port: int, frame: bytes) -> Result:
+        """Run one frame received on ``port`` to completion."""
+        res = Result()
+        ingress_q: deque[_IngressJob] = deque([_IngressJob(frame, port, None, None, 0)])
+        egress_q: deque[_EgressJob] = deque()
+        while ingress_q or egress_q:
+            try:
+                if egress_q:
+                    self._run_egress(egress_q.popleft(), ingress_q, egress_q, res)
+                else:
+                    self._run_ingress(ingress_q.popleft(), ingress_q, egress_q, res)
+            except V1ModelAssertion as e:
+                log.error("packet dropped: %s", e)
+                res.drops += 1
+                res.errors += 1
+        return res
+
+    # ---------------------------------------------------------------- ingress
+
+    def _run_ingress(self, job: _IngressJob, ingress_q: deque[_IngressJob],
+                     egress_q: deque[_EgressJob], res: Result) -> None:
+        now = self.clock_ns()
+        fresh = job.std is None
+        std = job.std if job.std is not None else self._new_std()
+        meta = job.meta if job.meta is not None else self._new_meta()
+        if fresh:
+            # simple_switch receive_(): reset metadata, set ingress port, length,
+            # instance type and the ingress timestamp
+            set_std(std, "ingress_port", job.port)
+            set_std(std, "instance_type", INSTANCE_NORMAL)
+            set_std(std, "ingress_global_timestamp", self._ts_us(now))
+        set_std(std, "packet_length", len(job.frame))
+        ingress_length = len(job.frame)
+        ctx = PacketContext(packet_length=ingress_length, now_ns=now, std=std, stage="parser")
+        hdr, err, payload = self._parse(job.frame, std, meta, ctx)
+        parsed_bytes = valid_header_bytes(hdr)
+        # a parser error does not drop the packet: BMv2 records it and runs ingress
+        set_std(std, "parser_error", err)
+        ctx.payload = payload
+        ctx.stage = "verify"
+        self.compiled.run_control(self.verify, [hdr, meta], ctx)
+        ctx.stage = "ingress"
+        self.compiled.run_control(self.ingress, [hdr, meta, std], ctx)
+
+        # BMv2's packet-length register: ingress length adjusted by headers made
+        # valid / invalid during ingress
+        length_reg = max(0, ingress_length + valid_header_bytes(hdr) - parsed_bytes)
+        egress_spec = int(get_std(std, "egress_spec"))
+        mgid = int(get_std(std, "mcast_grp"))
+
+        # INGRESS CLONING: the original frame, parsed again, metadata reset except the
+        # preserved fields
+        if ctx.clone is not None:
+            session = self.pre.clone_sessions.get(ctx.clone.session)
+            if session is None:
+                log.debug("I2E clone to unconfigured session %d ignored", ctx.clone.session)
+            else:
+                cstd, cmeta = self._new_std(), self._new_meta()
+                set_std(cstd, "ingress_port", job.port)  # the parser may branch on it
+                pctx = PacketContext(packet_length=ingress_length, now_ns=now, std=cstd, stage="parser")
+                chdr, _, cpayload = self._parse(job.frame, cstd, cmeta, pctx)
+                cstd, cmeta = self._new_std(), self._new_meta()
+                _copy_fields(ctx.clone.fields, meta, std, cmeta, cstd)
+                set_std(cstd, "instance_type", INSTANCE_INGRESS_CLONE)
+                for rep in session.replicas:
+                    egress_q.append(_EgressJob(
+                        rep.egress_port, copy_value(chdr), cmeta.copy(), self._with_rid(cstd, rep.instance),
+                        cpayload, ingress_length, ingress_length, job.passes,
+                        session.packet_length_bytes or None))
+
+        # LEARNING: BMv2 emits the digest whatever happens to the packet next
+        if ctx.digest is not None:
+            res.events.append(("digest", ctx.digest[0], ctx.digest[1]))
+
+        # RESUBMIT: the original frame re-enters ingress with reset metadata
+        if ctx.resubmit is not None:
+            if job.passes + 1 >= MAX_PASSES:
+                log.error("packet dropped after %d resubmit/recirculate passes", MAX_PASSES)
+                res.drops += 1
+                return
+            rstd, rmeta = self._new_std(), self._new_meta()
+            _copy_fields(ctx.resubmit, meta, std, rmeta, rstd)
+            set_std(rstd, "instance_type", INSTANCE_RESUBMIT)
+            ingress_q.appendleft(_IngressJob(job.frame, job.port, rmeta, rstd, job.passes + 1))
+            return
+
+        # MULTICAST: the original is replaced by one copy per PRE replica
+        if mgid != 0:
+            set_std(std, "instance_type", INSTANCE_REPLICATION)
+            replicas = list(self.pre.multicast_groups.get(mgid, ()))
+            if not replicas:
+                res.drops += 1
+            for rep in replicas:
+                egress_q.append(_EgressJob(
+                    rep.egress_port, copy_value(hdr), meta.copy(), self._with_rid(std, rep.instance),
+                    payload, ingress_length, length_reg, job.passes, ctx.truncate))
+            return
+
+        if egress_spec == DROP_PORT:
+            res.drops += 1
+            return
+        set_std(std, "instance_type", INSTANCE_NORMAL)
+        egress_q.append(_EgressJob(egress_spec, hdr, meta, std, payload, ingress_length, length_reg,
+                                   job.passes, ctx.truncate))
+
+    @staticmethod
+    def _with_rid(std: Struct, rid: int) -> Struct:
+        s = std.copy()
+        set_std(s, "egress_rid", rid)
+        return s
+
+    # ----------------------------------------------------------------- egress
+
+    def _run_egress(self, job: _EgressJob, ingress_q: deque[_IngressJob],
+                    egress_q: deque[_EgressJob], res: Result) -> None:
+        from softswitch.interp.packet import PacketOut
+
+        now = self.clock_ns()
+        std, hdr, meta = job.std, job.hdr, job.meta
+        ts = self._ts_us(now)
+        set_std(std, "egress_global_timestamp", ts)
+        set_std(std, "enq_timestamp", ts)
+        set_std(std, "enq_qdepth", 0)
+        set_std(std, "deq_timedelta", 0)
+        set_std(std, "deq_qdepth", 0)
+        set_std(std, "egress_port", job.port)
+        # BMv2 sets egress_spec to drop_port + 1 (512), which a 9-bit field cannot hold;
+        # anything but 511 means "not dropped"
+        set_std(std, "egress_spec", 0)
+        set_std(std, "packet_length", job.length_reg)
+        ctx = PacketContext(packet_length=job.ingress_length, now_ns=now, std=std, stage="egress",
+                            payload=job.payload, truncate=job.truncate)
+        before = valid_header_bytes(hdr)
+        self.compiled.run_control(self.egress, [hdr, meta, std], ctx)
+        length_reg = max(0, job.length_reg + valid_header_bytes(hdr) - before)
+
+        # EGRESS CLONING: headers as they are now, metadata reset except preserved
+        if ctx.clone is not None:
+            session = self.pre.clone_sessions.get(ctx.clone.session)
+            if session is None:
+                log.debug("E2E clone to unconfigured session %d ignored", ctx.clone.session)
+            else:
+                cstd, cmeta = self._new_std(), self._new_meta()
+                _copy_fields(ctx.clone.fields, meta, std, cmeta, cstd)
+                set_std(cstd, "instance_type", INSTANCE_EGRESS_CLONE)
+                for rep in session.replicas:
+                    egress_q.append(_EgressJob(
+                        rep.egress_port, copy_value(hdr), cmeta.copy(), self._with_rid(cstd, rep.instance),
+                        job.payload, job.ingress_length, length_reg, job.passes,
+                        session.packet_length_bytes or None))
+
+        if int(get_std(std, "egress_spec")) == DROP_PORT:
+            res.drops += 1
+            return
+
+        ctx.stage = "compute"
+        self.compiled.run_control(self.compute, [hdr, meta], ctx)
+        pout = PacketOut()
+        ctx.stage = "deparser"
+        self.compiled.run_control(self.deparser, [pout, hdr], ctx)
+        frame = bytes(pout.data) + job.payload
+        if ctx.truncate is not None and ctx.truncate < len(frame):
+            frame = frame[:ctx.truncate]
+
+        # RECIRCULATE: the deparsed frame re-enters ingress, metadata reset
+        if ctx.recirculate is not None:
+            if job.passes + 1 >= MAX_PASSES:
+                log.error("packet dropped after %d resubmit/recirculate passes", MAX_PASSES)
+                res.drops += 1
+                return
+            rstd, rmeta = self._new_std(), self._new_meta()
+            _copy_fields(ctx.recirculate, meta, std, rmeta, rstd)
+            set_std(rstd, "instance_type", INSTANCE_RECIRC)
+            ingress_q.appendleft(_IngressJob(frame, int(get_std(std, "ingress_port")), rmeta, rstd,
+                                             job.passes + 1))
+            return
+
+        res.events.append(("tx", job.port, frame))
