@@ -6,9 +6,9 @@ import asyncio
 
 import grpc
 import pytest
-from conftest import Client, WriteFailed
-from fakes import SOURCE, build_ir
 from finsy.proto import p4i, p4r, rpc_code
+from rt_client import Client, WriteFailed
+from rt_fakes import SOURCE, build_ir
 
 from softswitch.p4info import build_p4info
 from softswitch.runtime.server import P4RuntimeServer
