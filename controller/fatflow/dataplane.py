@@ -1,0 +1,356 @@
+"""The P4 pipeline's P4Runtime names and the fat-flow table entries of one VMI (pure, no I/O).
+
+Every name here is what ``p4c --arch v1model --p4runtime-files`` derives from p4src/fatflow_v1model.p4
+(control instance path + declaration name; key fields carry ``@name``). docs/pipeline.md describes
+what each table does; change both with the P4.
+
+:func:`fatflow_entries` turns a VMI's fat-flow rules and exclude list into the entries of the
+exclude, port-match and rule-precedence tables (spec section 3). The rule tables are ternary and
+first-hit-by-priority; the priorities implement spec 3.3 exactly as the reference key function
+(controller/fatflow/key.py, decision (d)) orders rules:
+
+1. port-only rules (no prefix aggregation), configuration order;
+2. src-prefix rules, longer rule subnet first (the LOCAL address is matched);
+3. dst-prefix rules, longer rule subnet first (the REMOTE address is matched);
+4. src+dst-prefix rules, longer local subnet first, then longer remote subnet;
+
+ties (same tier, same lengths) by configuration order. P4Runtime gives a higher priority number
+precedence, so the first rule in that order gets the highest number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network
+
+from controller.fatflow.config import PORTED_PROTOCOLS, FatFlowRule, IgnoreAddress, PrefixAggr, merge_rules
+
+__all__ = [
+    # constants shared with p4src/include/defines.p4
+    "CPU_PORT",
+    "DROP_PORT",
+    "ANALYZER_CLONE_SESSION_ID",
+    "PORT_KIND_VMI",
+    "PORT_KIND_FABRIC",
+    "MISS_POLICY_FORWARD",
+    "MISS_POLICY_DROP",
+    "MISS_POLICY_HOLD",
+    "DIRECTION_NONE",
+    "DIRECTION_FROM_VM",
+    "DIRECTION_TO_VM",
+    "DIRECTION_TRANSIT",
+    "PUNT_REASON_FLOW_MISS_HOLD",
+    "FLOW_TABLE_SIZE",
+    # tables
+    "PORT_TABLE",
+    "ROUTE_V4_TABLE",
+    "ROUTE_V6_TABLE",
+    "EXCLUDE_SRC_V4_TABLE",
+    "EXCLUDE_DST_V4_TABLE",
+    "EXCLUDE_SRC_V6_TABLE",
+    "EXCLUDE_DST_V6_TABLE",
+    "PORT_MATCH_SPORT_TABLE",
+    "PORT_MATCH_DPORT_TABLE",
+    "RULE_V4_TABLE",
+    "RULE_V6_TABLE",
+    "FLOW_V4_TABLE",
+    "FLOW_V6_TABLE",
+    "FLOW_COUNTER_V4",
+    "FLOW_COUNTER_V6",
+    # actions
+    "NO_ACTION",
+    "SET_VMI_PORT",
+    "SET_FABRIC_PORT",
+    "DROP_UNCONFIGURED_PORT",
+    "SET_NEXT_HOP",
+    "DROP_NO_ROUTE",
+    "SET_EXCLUDED",
+    "SET_SPORT_MATCH",
+    "SET_DPORT_MATCH",
+    "APPLY_RULE_V4",
+    "APPLY_RULE_V6",
+    "FLOW_FORWARD",
+    "FLOW_DROP",
+    "FLOW_MISS",
+    # key field / param names
+    "FLOW_KEY_FIELDS",
+    "RULE_KEY_FIELDS",
+    "RULE_PARAMS",
+    # digest and controller headers
+    "FLOW_DIGEST",
+    "FLOW_DIGEST_FIELDS",
+    "PACKET_IN_FIELDS",
+    "PACKET_OUT_FIELDS",
+    # entry builder
+    "TableWrite",
+    "MatchValue",
+    "rule_order",
+    "fatflow_entries",
+]
+
+# ---- constants (p4src/include/defines.p4) --------------------------------------------------------
+
+CPU_PORT = 255
+DROP_PORT = 511
+ANALYZER_CLONE_SESSION_ID = 100
+
+PORT_KIND_VMI = 1
+PORT_KIND_FABRIC = 2
+
+MISS_POLICY_FORWARD = 0
+MISS_POLICY_DROP = 1
+MISS_POLICY_HOLD = 2
+
+DIRECTION_NONE = 0
+DIRECTION_FROM_VM = 1
+DIRECTION_TO_VM = 2
+DIRECTION_TRANSIT = 3
+
+PUNT_REASON_FLOW_MISS_HOLD = 1
+
+FLOW_TABLE_SIZE = 65536  # per family (FLOW_V4_TABLE_SIZE / FLOW_V6_TABLE_SIZE)
+
+# ---- tables, counters, actions -------------------------------------------------------------------
+
+PORT_TABLE = "ingress.port_map.port_table"
+ROUTE_V4_TABLE = "ingress.routing.route_v4"
+ROUTE_V6_TABLE = "ingress.routing.route_v6"
+EXCLUDE_SRC_V4_TABLE = "ingress.fatflow.exclude_src_v4"
+EXCLUDE_DST_V4_TABLE = "ingress.fatflow.exclude_dst_v4"
+EXCLUDE_SRC_V6_TABLE = "ingress.fatflow.exclude_src_v6"
+EXCLUDE_DST_V6_TABLE = "ingress.fatflow.exclude_dst_v6"
+PORT_MATCH_SPORT_TABLE = "ingress.fatflow.port_match_sport"
+PORT_MATCH_DPORT_TABLE = "ingress.fatflow.port_match_dport"
+RULE_V4_TABLE = "ingress.fatflow.rule_v4"
+RULE_V6_TABLE = "ingress.fatflow.rule_v6"
+FLOW_V4_TABLE = "ingress.flowtable.flow_v4"
+FLOW_V6_TABLE = "ingress.flowtable.flow_v6"
+FLOW_COUNTER_V4 = "ingress.flowtable.flow_counter_v4"
+FLOW_COUNTER_V6 = "ingress.flowtable.flow_counter_v6"
+
+NO_ACTION = "NoAction"
+# params: vmi_id, vrf, miss_policy, mirror_new_flows, flowtable_enabled
+SET_VMI_PORT = "ingress.port_map.set_vmi_port"
+# params: vrf, miss_policy, mirror_new_flows, flowtable_enabled
+SET_FABRIC_PORT = "ingress.port_map.set_fabric_port"
+DROP_UNCONFIGURED_PORT = "ingress.port_map.drop_unconfigured_port"
+# params: port, src_mac, dst_mac, dst_vmi_id
+SET_NEXT_HOP = "ingress.routing.set_next_hop"
+DROP_NO_ROUTE = "ingress.routing.drop_no_route"
+SET_EXCLUDED = "ingress.fatflow.set_excluded"
+SET_SPORT_MATCH = "ingress.fatflow.set_sport_match"
+SET_DPORT_MATCH = "ingress.fatflow.set_dport_match"
+# params: RULE_PARAMS
+APPLY_RULE_V4 = "ingress.fatflow.apply_rule_v4"
+APPLY_RULE_V6 = "ingress.fatflow.apply_rule_v6"
+# params: mirror, offloaded, egress_port (0 = the route's port)
+FLOW_FORWARD = "ingress.flowtable.flow_forward"
+FLOW_DROP = "ingress.flowtable.flow_drop"
+FLOW_MISS = "ingress.flowtable.flow_miss"
+
+FLOW_KEY_FIELDS = ("vrf", "src_addr", "dst_addr", "protocol", "src_port", "dst_port", "src_plen", "dst_plen")
+RULE_KEY_FIELDS = ("vmi_id", "protocol", "port", "local_addr", "remote_addr")
+RULE_PARAMS = ("local_mask", "local_plen", "remote_mask", "remote_plen")
+
+# ---- digest and controller headers ---------------------------------------------------------------
+
+FLOW_DIGEST = "flow_digest_t"
+# Struct members in order. Addresses are 128-bit; an IPv4 address is in the low 32 bits.
+FLOW_DIGEST_FIELDS = (
+    "ip_version",
+    "vrf",
+    "src_addr",
+    "dst_addr",
+    "protocol",
+    "src_port",
+    "dst_port",
+    "src_plen",
+    "dst_plen",
+    "vmi_id",
+    "direction",
+    "ingress_port",
+    "pkt_src_addr",
+    "pkt_dst_addr",
+    "pkt_src_port",
+    "pkt_dst_port",
+)
+PACKET_IN_FIELDS = ("ingress_port", "egress_port", "reason", "_pad")
+PACKET_OUT_FIELDS = ("egress_port", "_pad")
+
+# ---- entry builder -------------------------------------------------------------------------------
+
+# finsy P4TableMatch forms: int (exact), "10.0.0.0/8" (lpm), (value, mask) ints (ternary).
+MatchValue = int | str | tuple[int, int]
+
+_MAX_PLEN = {4: 32, 6: 128}
+
+
+@dataclass(frozen=True, slots=True)
+class TableWrite:
+    """One table entry to write. A match field left out of ``match`` is a wildcard (P4Runtime's
+    "don't care": ternary mask 0, lpm prefix length 0)."""
+
+    table: str
+    match: dict[str, MatchValue]
+    action: str
+    params: dict[str, int] = field(default_factory=dict)
+    priority: int = 0
+
+
+def _mask(version: int, plen: int) -> int:
+    top = _MAX_PLEN[version]
+    return ((1 << top) - 1) ^ ((1 << (top - plen)) - 1)
+
+
+def _subnet_len(aggr: PrefixAggr | None) -> int:
+    return -1 if aggr is None else aggr.subnet.prefixlen
+
+
+def _tier(rule: FatFlowRule) -> int:
+    src, dst = rule.src_prefix_aggr is not None, rule.dst_prefix_aggr is not None
+    if not src and not dst:
+        return 0
+    if src and not dst:
+        return 1
+    if dst and not src:
+        return 2
+    return 3
+
+
+def rule_order(rules: Sequence[FatFlowRule]) -> tuple[FatFlowRule, ...]:
+    """The rules (identical ones merged) in spec 3.3 precedence order, first = strongest.
+
+    Only rules of one (protocol, port) ever compete for a packet, but one global order is
+    consistent with every per-port order, so priorities can be assigned over all of them.
+    """
+    merged = merge_rules(rules)
+    # sorted() is stable: equal keys keep configuration order (the spec's tie-breaker).
+    return tuple(
+        sorted(
+            merged,
+            key=lambda r: (_tier(r), -_subnet_len(r.src_prefix_aggr), -_subnet_len(r.dst_prefix_aggr)),
+        )
+    )
+
+
+def _side(version: int, ignored: bool, aggr: PrefixAggr | None) -> tuple[int, int]:
+    """(mask, plen) the rule applies to one side of the key."""
+    if ignored:
+        return 0, 0
+    if aggr is None:
+        return _mask(version, _MAX_PLEN[version]), _MAX_PLEN[version]
+    return _mask(version, aggr.plen), aggr.plen
+
+
+def _families(rule: FatFlowRule) -> tuple[int, ...]:
+    version = rule.version
+    return (4, 6) if version is None else (version,)
+
+
+def _check_vmi_id(vmi_id: int) -> None:
+    if isinstance(vmi_id, bool) or not isinstance(vmi_id, int) or not 1 <= vmi_id <= 0xFFFF:
+        raise ValueError(
+            f"vmi_id must be an integer 1-65535 (0 means 'no VMI' in the pipeline), got {vmi_id!r}"
+        )
+
+
+def _exclude_entries(vmi_id: int, exclude: Sequence[IPv4Network | IPv6Network]) -> list[TableWrite]:
+    writes: list[TableWrite] = []
+    for net in dict.fromkeys(exclude):
+        if not isinstance(net, IPv4Network | IPv6Network):
+            raise TypeError(f"exclude list entries must be IPv4Network/IPv6Network, got {net!r}")
+        tables = (
+            (EXCLUDE_SRC_V4_TABLE, EXCLUDE_DST_V4_TABLE)
+            if net.version == 4
+            else (EXCLUDE_SRC_V6_TABLE, EXCLUDE_DST_V6_TABLE)
+        )
+        match: dict[str, MatchValue] = {"vmi_id": vmi_id}
+        if net.prefixlen > 0:  # a /0 is P4Runtime's "don't care": leave the field out
+            match["addr"] = str(net)
+        for table in tables:
+            writes.append(TableWrite(table, dict(match), SET_EXCLUDED))
+    return writes
+
+
+def _port_match_entries(vmi_id: int, rules: Sequence[FatFlowRule]) -> list[TableWrite]:
+    writes: list[TableWrite] = []
+    seen: set[tuple[int, int]] = set()
+    for rule in rules:
+        if rule.port == 0 or rule.protocol not in PORTED_PROTOCOLS:
+            continue
+        key = (rule.protocol, rule.port)
+        if key in seen:
+            continue
+        seen.add(key)
+        for table, action in (
+            (PORT_MATCH_SPORT_TABLE, SET_SPORT_MATCH),
+            (PORT_MATCH_DPORT_TABLE, SET_DPORT_MATCH),
+        ):
+            match: dict[str, MatchValue] = {"vmi_id": vmi_id, "protocol": rule.protocol, "port": rule.port}
+            writes.append(TableWrite(table, match, action))
+    return writes
+
+
+def _rule_entries(vmi_id: int, rules: Sequence[FatFlowRule]) -> list[TableWrite]:
+    ordered = rule_order(rules)
+    # Rule-table rows in precedence order; a row whose match repeats an earlier one's could never
+    # hit (the earlier row always wins), so it is not written.
+    rows: list[tuple[str, dict[str, MatchValue], str, dict[str, int]]] = []
+    seen: set[tuple[str, tuple[tuple[str, MatchValue], ...]]] = set()
+    for rule in ordered:
+        # Protocols without ports only ever look up port 0 (config.py rejects a nonzero port there).
+        port = rule.port if rule.protocol in PORTED_PROTOCOLS else 0
+        for version in _families(rule):
+            table, action = (RULE_V4_TABLE, APPLY_RULE_V4) if version == 4 else (RULE_V6_TABLE, APPLY_RULE_V6)
+            match: dict[str, MatchValue] = {"vmi_id": vmi_id, "protocol": rule.protocol, "port": port}
+            for name, aggr in (("local_addr", rule.src_prefix_aggr), ("remote_addr", rule.dst_prefix_aggr)):
+                if aggr is not None:
+                    subnet = aggr.subnet
+                    match[name] = (int(subnet.network_address), int(subnet.netmask))
+            identity = (table, tuple(sorted(match.items())))
+            if identity in seen:
+                continue
+            seen.add(identity)
+            local_mask, local_plen = _side(
+                version, rule.ignore_address is IgnoreAddress.SRC, rule.src_prefix_aggr
+            )
+            remote_mask, remote_plen = _side(
+                version, rule.ignore_address is IgnoreAddress.DST, rule.dst_prefix_aggr
+            )
+            params = {
+                "local_mask": local_mask,
+                "local_plen": local_plen,
+                "remote_mask": remote_mask,
+                "remote_plen": remote_plen,
+            }
+            rows.append((table, match, action, params))
+    # Priority > 0 (P4Runtime); the first row gets the highest. Each table's rows keep their
+    # relative order, which is all that matters.
+    total = len(rows)
+    return [
+        TableWrite(table, match, action, params, priority=total - i)
+        for i, (table, match, action, params) in enumerate(rows)
+    ]
+
+
+def fatflow_entries(
+    vmi_id: int, rules: Sequence[FatFlowRule], exclude: Sequence[IPv4Network | IPv6Network]
+) -> list[TableWrite]:
+    """All exclude, port-match and rule-precedence entries for one VMI (spec section 3).
+
+    - exclude: every network once in exclude_src_* and once in exclude_dst_* of its family;
+    - port match: every nonzero (protocol, port) of a TCP/UDP/SCTP rule once in port_match_sport and
+      once in port_match_dport (shared by both families, like the key function's port match);
+    - rule_v4 / rule_v6: one ternary entry per rule and family (a port-only rule goes to both
+      families, a prefix rule to its own), priorities as in :func:`rule_order`.
+    """
+    _check_vmi_id(vmi_id)
+    for i, rule in enumerate(rules, 1):
+        if not isinstance(rule, FatFlowRule):
+            raise TypeError(f"rule {i}: expected a FatFlowRule, got {type(rule).__name__}")
+    return [
+        *_exclude_entries(vmi_id, exclude),
+        *_port_match_entries(vmi_id, merge_rules(rules)),
+        *_rule_entries(vmi_id, rules),
+    ]

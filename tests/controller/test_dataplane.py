@@ -1,0 +1,600 @@
+"""controller/fatflow/dataplane.py: the fat-flow table entries, and their agreement with the P4 and
+with the reference key function.
+
+The core check runs the entries through a small model of the P4Runtime match semantics (exact, lpm,
+ternary-by-priority) and of the apply block of p4src/include/control/fatflow.p4, and compares the
+key it builds with controller/fatflow/key.py on the golden cases and on random configurations.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
+from pathlib import Path
+from typing import Any
+
+import pytest
+from finsy import p4values
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from controller.fatflow import dataplane as dp
+from controller.fatflow.config import VMI, VN, FatFlowRule, IgnoreAddress, PrefixAggr, parse_network
+from controller.fatflow.dataplane import TableWrite, fatflow_entries, rule_order
+from controller.fatflow.key import Direction, ExcludeList, FlowKey, PacketFields, compile_rules, flow_key
+
+P4SRC = Path(__file__).resolve().parents[2] / "p4src"
+
+# Bit widths of the match fields as declared in p4src (defines.p4 typedefs).
+_WIDTHS = {
+    "vmi_id": 16,
+    "protocol": 8,
+    "port": 16,
+}
+
+# ---- a model of the tables and of Fatflow.apply ------------------------------------------------
+
+
+def _addr_width(table: str) -> int:
+    return 32 if table.endswith("_v4") else 128
+
+
+def _field_matches(table: str, name: str, spec: Any, value: int) -> bool:
+    if isinstance(spec, tuple):  # ternary
+        v, m = int(spec[0]), int(spec[1])
+        assert v & ~m == 0, f"{table}.{name}: value {v:#x} has bits outside mask {m:#x}"
+        return value & m == v
+    if isinstance(spec, str):  # lpm
+        net = ip_network(spec)
+        assert net.max_prefixlen == _addr_width(table), f"{table}.{name}: {spec} is of the wrong family"
+        return int(net.network_address) == value & int(net.netmask)
+    return bool(spec == value)  # exact
+
+
+def _lookup(writes: Sequence[TableWrite], table: str, fields: dict[str, int]) -> TableWrite | None:
+    hits = [
+        w
+        for w in writes
+        if w.table == table and all(_field_matches(table, n, s, fields[n]) for n, s in w.match.items())
+    ]
+    if not hits:
+        return None
+    ternary = any(isinstance(s, tuple) for w in hits for s in w.match.values())
+    if ternary or any(w.priority for w in hits):
+        best = max(w.priority for w in hits)
+        top = [w for w in hits if w.priority == best]
+        assert len(top) == 1, f"{table}: {len(top)} matching entries share priority {best}"
+        return top[0]
+
+    def plen(w: TableWrite) -> int:
+        spec = w.match.get("addr")
+        return ip_network(spec).prefixlen if isinstance(spec, str) else 0
+
+    return max(hits, key=plen)
+
+
+def pipeline_key(
+    writes: Sequence[TableWrite], vmi_id: int, vrf: int, direction: Direction, pkt: PacketFields
+) -> FlowKey:
+    """What Fatflow.apply (p4src/include/control/fatflow.p4) builds from these table entries."""
+    version = pkt.version
+    top = 32 if version == 4 else 128
+    ones = (1 << top) - 1
+    suffix = "_v4" if version == 4 else "_v6"
+    src, dst = int(pkt.src), int(pkt.dst)
+    local, remote = (dst, src) if direction is Direction.TO_VM else (src, dst)
+    local_mask, remote_mask, local_plen, remote_plen = ones, ones, top, top
+    rule_hit, port_sel, matched_port = False, "none", 0
+
+    excluded = (
+        _lookup(writes, f"ingress.fatflow.exclude_src{suffix}", {"vmi_id": vmi_id, "addr": src}) is not None
+        or _lookup(writes, f"ingress.fatflow.exclude_dst{suffix}", {"vmi_id": vmi_id, "addr": dst})
+        is not None
+    )
+    if not excluded:
+        s_hit = d_hit = False
+        if pkt.protocol in (6, 17, 132):
+            s_hit = (
+                _lookup(
+                    writes,
+                    dp.PORT_MATCH_SPORT_TABLE,
+                    {"vmi_id": vmi_id, "protocol": pkt.protocol, "port": pkt.sport},
+                )
+                is not None
+            )
+            d_hit = (
+                _lookup(
+                    writes,
+                    dp.PORT_MATCH_DPORT_TABLE,
+                    {"vmi_id": vmi_id, "protocol": pkt.protocol, "port": pkt.dport},
+                )
+                is not None
+            )
+        if s_hit and d_hit:
+            port_sel = "sport" if pkt.sport < pkt.dport else "dport"
+        elif s_hit:
+            port_sel = "sport"
+        elif d_hit:
+            port_sel = "dport"
+        matched_port = {"sport": pkt.sport, "dport": pkt.dport, "none": 0}[port_sel]
+        hit = _lookup(
+            writes,
+            f"ingress.fatflow.rule{suffix}",
+            {
+                "vmi_id": vmi_id,
+                "protocol": pkt.protocol,
+                "port": matched_port,
+                "local_addr": local,
+                "remote_addr": remote,
+            },
+        )
+        if hit is not None:
+            assert hit.action == (dp.APPLY_RULE_V4 if version == 4 else dp.APPLY_RULE_V6)
+            rule_hit = True
+            local_mask, local_plen = hit.params["local_mask"], hit.params["local_plen"]
+            remote_mask, remote_plen = hit.params["remote_mask"], hit.params["remote_plen"]
+
+    if direction is Direction.TO_VM:
+        k_src, k_dst, s_plen, d_plen = remote & remote_mask, local & local_mask, remote_plen, local_plen
+    else:
+        k_src, k_dst, s_plen, d_plen = local & local_mask, remote & remote_mask, local_plen, remote_plen
+    sport, dport = pkt.sport, pkt.dport
+    if rule_hit:
+        sport = sport if port_sel == "sport" else 0
+        dport = dport if port_sel == "dport" else 0
+    make = IPv4Address if version == 4 else IPv6Address
+    return FlowKey(vrf, make(k_src), make(k_dst), pkt.protocol, sport, dport, s_plen, d_plen)
+
+
+# ---- helpers -----------------------------------------------------------------------------------
+
+
+def _rule(
+    protocol: int,
+    port: int,
+    ignore: str = "none",
+    src: tuple[str, int] | None = None,
+    dst: tuple[str, int] | None = None,
+) -> FatFlowRule:
+    return FatFlowRule(
+        protocol=protocol,
+        port=port,
+        ignore_address=IgnoreAddress(ignore),
+        src_prefix_aggr=None if src is None else PrefixAggr(ip_network(src[0]), src[1]),
+        dst_prefix_aggr=None if dst is None else PrefixAggr(ip_network(dst[0]), dst[1]),
+    )
+
+
+def _rule_writes(writes: Sequence[TableWrite], table: str) -> list[TableWrite]:
+    """The rule-table entries of one table, highest priority first."""
+    return sorted((w for w in writes if w.table == table), key=lambda w: -w.priority)
+
+
+# ---- golden cases ------------------------------------------------------------------------------
+
+
+def test_golden_case_through_the_tables(key_case: dict[str, Any]) -> None:
+    vn = VN(
+        name="vn",
+        vrf=key_case["vn"]["vrf"],
+        subnets=tuple(parse_network(s) for s in key_case["vn"]["subnets"]),
+    )
+    rules = tuple(FatFlowRule.from_dict(r) for r in key_case["rules"])
+    vmi = VMI(name="vmi", port=1, vn=vn, rules=rules)
+    writes = fatflow_entries(7, vmi.effective_rules(), vmi.exclude_list())
+    pkt = PacketFields.from_dict(key_case["packet"])
+    direction = Direction(key_case["packet"]["direction"])
+
+    got = pipeline_key(writes, 7, vmi.vrf, direction, pkt)
+
+    expected = FlowKey.from_dict(key_case["key"])
+    assert got == expected, f"{key_case['why']}: tables give {got}, expected {expected}"
+    reference = flow_key(
+        pkt, direction, vmi.vrf, compile_rules(vmi.effective_rules()), ExcludeList(vmi.exclude_list())
+    )
+    assert got == reference
+
+
+# ---- priority order (spec 3.3) -----------------------------------------------------------------
+
+
+def test_order_is_port_only_then_src_then_dst_then_both() -> None:
+    both = _rule(6, 443, src=("10.0.0.0/8", 24), dst=("20.0.0.0/8", 24))
+    dst = _rule(6, 443, dst=("20.0.0.0/8", 16))
+    src = _rule(6, 443, src=("10.0.0.0/8", 24))
+    port_only = _rule(6, 443, ignore="dst")
+    assert rule_order([both, dst, src, port_only]) == (port_only, src, dst, both)
+
+    writes = _rule_writes(fatflow_entries(1, [both, dst, src, port_only], []), dp.RULE_V4_TABLE)
+    assert [(w.match.get("local_addr"), w.match.get("remote_addr")) for w in writes] == [
+        (None, None),
+        ((0x0A000000, 0xFF000000), None),
+        (None, (0x14000000, 0xFF000000)),
+        ((0x0A000000, 0xFF000000), (0x14000000, 0xFF000000)),
+    ]
+    priorities = [w.priority for w in writes]
+    assert (
+        priorities == sorted(priorities, reverse=True) and len(set(priorities)) == 4 and min(priorities) > 0
+    )
+
+
+def test_src_prefix_rules_longest_rule_subnet_first() -> None:
+    wide = _rule(17, 53, src=("10.0.0.0/8", 24))
+    narrow = _rule(17, 53, src=("10.1.0.0/16", 28))
+    assert rule_order([wide, narrow]) == (narrow, wide)
+    first = _rule_writes(fatflow_entries(1, [wide, narrow], []), dp.RULE_V4_TABLE)[0]
+    assert first.match["local_addr"] == (0x0A010000, 0xFFFF0000)
+    assert first.params["local_plen"] == 28
+
+
+def test_dst_prefix_rules_longest_rule_subnet_first() -> None:
+    wide = _rule(6, 443, dst=("20.0.0.0/8", 16))
+    narrow = _rule(6, 443, dst=("20.5.0.0/16", 24))
+    assert rule_order([wide, narrow]) == (narrow, wide)
+
+
+def test_src_dst_rules_longest_local_then_longest_remote() -> None:
+    a = _rule(6, 0, src=("10.0.0.0/8", 24), dst=("20.0.0.0/16", 24))
+    b = _rule(6, 0, src=("10.0.0.0/16", 24), dst=("20.0.0.0/8", 24))
+    c = _rule(6, 0, src=("10.0.0.0/8", 24), dst=("20.0.0.0/8", 24))
+    # b has the longer local subnet; a and c tie on local, a has the longer remote.
+    assert rule_order([c, a, b]) == (b, a, c)
+
+
+def test_ties_keep_configuration_order() -> None:
+    first = _rule(17, 53, ignore="dst")
+    second = _rule(17, 53, ignore="src")
+    assert rule_order([first, second]) == (first, second)
+    assert rule_order([second, first]) == (second, first)
+    # Same match twice: only the first (winning) entry is written, with the first rule's params.
+    writes = _rule_writes(fatflow_entries(1, [second, first], []), dp.RULE_V4_TABLE)
+    assert len(writes) == 1
+    assert writes[0].params["local_plen"] == 0 and writes[0].params["remote_plen"] == 32
+
+
+def test_identical_rules_merge() -> None:
+    rule = _rule(17, 53, src=("10.0.0.0/8", 24))
+    assert fatflow_entries(3, [rule, rule], []) == fatflow_entries(3, [rule], [])
+
+
+# ---- entry contents ----------------------------------------------------------------------------
+
+
+def test_port_only_rule_goes_to_both_families_prefix_rule_to_its_own() -> None:
+    writes = fatflow_entries(5, [_rule(17, 53, ignore="dst"), _rule(17, 53, src=("2001:db8::/32", 56))], [])
+    v4 = _rule_writes(writes, dp.RULE_V4_TABLE)
+    v6 = _rule_writes(writes, dp.RULE_V6_TABLE)
+    assert len(v4) == 1 and len(v6) == 2
+    assert v4[0].params == {"local_mask": 0xFFFFFFFF, "local_plen": 32, "remote_mask": 0, "remote_plen": 0}
+    assert v6[0].params == {
+        "local_mask": (1 << 128) - 1,
+        "local_plen": 128,
+        "remote_mask": 0,
+        "remote_plen": 0,
+    }
+    assert v6[1].match["local_addr"] == (
+        int(IPv6Address("2001:db8::")),
+        int(IPv6Network("2001:db8::/32").netmask),
+    )
+    assert v6[1].params["local_mask"] == int(IPv6Network("::/56").netmask)
+    assert v6[1].params["local_plen"] == 56
+    assert all(w.action == dp.APPLY_RULE_V6 for w in v6) and v4[0].action == dp.APPLY_RULE_V4
+
+
+def test_rule_params_for_each_side_kind() -> None:
+    # ignored remote, aggregated local, then untouched remote.
+    (w,) = _rule_writes(
+        fatflow_entries(1, [_rule(17, 53, "dst", src=("10.0.0.0/8", 28))], []), dp.RULE_V4_TABLE
+    )
+    assert w.params == {"local_mask": 0xFFFFFFF0, "local_plen": 28, "remote_mask": 0, "remote_plen": 0}
+    (w,) = _rule_writes(fatflow_entries(1, [_rule(6, 443, dst=("20.0.0.0/8", 16))], []), dp.RULE_V4_TABLE)
+    assert w.params == {
+        "local_mask": 0xFFFFFFFF,
+        "local_plen": 32,
+        "remote_mask": 0xFFFF0000,
+        "remote_plen": 16,
+    }
+    assert w.match == {"vmi_id": 1, "protocol": 6, "port": 443, "remote_addr": (0x14000000, 0xFF000000)}
+
+
+def test_port_match_entries_once_per_protocol_port_in_both_tables() -> None:
+    rules = [
+        _rule(6, 80),
+        _rule(6, 80, src=("10.0.0.0/8", 24)),
+        _rule(6, 0, ignore="src"),
+        _rule(17, 80),
+        _rule(1, 0, ignore="dst"),
+    ]
+    writes = fatflow_entries(9, rules, [])
+    for table, action in (
+        (dp.PORT_MATCH_SPORT_TABLE, dp.SET_SPORT_MATCH),
+        (dp.PORT_MATCH_DPORT_TABLE, dp.SET_DPORT_MATCH),
+    ):
+        rows = [w for w in writes if w.table == table]
+        assert sorted((w.match["protocol"], w.match["port"]) for w in rows) == [(6, 80), (17, 80)]
+        assert all(w.action == action and w.match["vmi_id"] == 9 and w.priority == 0 for w in rows)
+
+
+def test_icmp_rule_looks_up_port_zero_and_has_no_port_match() -> None:
+    writes = fatflow_entries(2, [_rule(1, 0, "dst", src=("10.0.0.0/8", 24))], [])
+    assert not [w for w in writes if w.table in (dp.PORT_MATCH_SPORT_TABLE, dp.PORT_MATCH_DPORT_TABLE)]
+    (w,) = _rule_writes(writes, dp.RULE_V4_TABLE)
+    assert w.match["port"] == 0 and w.match["protocol"] == 1
+    assert not _rule_writes(writes, dp.RULE_V6_TABLE)
+
+
+def test_exclude_entries_in_both_tables_of_their_family() -> None:
+    exclude: list[IPv4Network | IPv6Network] = [
+        IPv4Network("10.1.0.1/32"),
+        IPv6Network("fe80::/10"),
+        IPv4Network("10.1.0.1/32"),
+    ]
+    writes = fatflow_entries(4, [], exclude)
+    by_table = {t: [w.match for w in writes if w.table == t] for t in {w.table for w in writes}}
+    assert by_table == {
+        dp.EXCLUDE_SRC_V4_TABLE: [{"vmi_id": 4, "addr": "10.1.0.1/32"}],
+        dp.EXCLUDE_DST_V4_TABLE: [{"vmi_id": 4, "addr": "10.1.0.1/32"}],
+        dp.EXCLUDE_SRC_V6_TABLE: [{"vmi_id": 4, "addr": "fe80::/10"}],
+        dp.EXCLUDE_DST_V6_TABLE: [{"vmi_id": 4, "addr": "fe80::/10"}],
+    }
+    assert all(w.action == dp.SET_EXCLUDED and w.params == {} for w in writes)
+
+
+def test_exclude_default_route_is_a_wildcard() -> None:
+    (src, dst) = fatflow_entries(4, [], [IPv4Network("0.0.0.0/0")])
+    assert src.match == {"vmi_id": 4} and dst.match == {"vmi_id": 4}
+
+
+@pytest.mark.parametrize("vmi_id", [0, -1, 0x10000, True])
+def test_bad_vmi_id_is_rejected(vmi_id: int) -> None:
+    with pytest.raises(ValueError, match="vmi_id"):
+        fatflow_entries(vmi_id, [], [])
+
+
+def test_non_rule_is_rejected() -> None:
+    with pytest.raises(TypeError, match="rule 1"):
+        fatflow_entries(1, ["udp/53"], [])  # type: ignore[list-item]
+
+
+def test_match_values_encode_with_finsy() -> None:
+    rules = [_rule(17, 53, "dst", src=("10.0.0.0/8", 28)), _rule(6, 0, dst=("2001:db8::/32", 48))]
+    writes = fatflow_entries(11, rules, [IPv4Network("169.254.0.0/16"), IPv6Network("2001:db8:1::1/128")])
+    for w in writes:
+        for name, value in w.match.items():
+            width = _WIDTHS.get(name, _addr_width(w.table))
+            if isinstance(value, tuple):
+                assert p4values.encode_ternary(value, width)
+            elif isinstance(value, str):
+                _, plen = p4values.encode_lpm(value, width)
+                assert plen == ip_network(value).prefixlen
+            else:
+                assert p4values.encode_exact(value, width)
+
+
+# ---- random configurations: the tables agree with the key function -----------------------------
+
+_V4_SUBNETS = ["10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24", "20.0.0.0/8", "20.5.0.0/16", "0.0.0.0/0"]
+_V6_SUBNETS = ["2001:db8::/32", "2001:db8:1::/48", "2001:db8:1:2::/64", "::/0"]
+_V4_ADDRS = ["10.1.2.3", "10.1.2.200", "10.2.0.1", "20.5.6.7", "20.6.0.1", "30.0.0.1", "169.254.1.1"]
+_V6_ADDRS = ["2001:db8:1:2::5", "2001:db8:1:3::5", "2001:db8:2::1", "2001:4860::8888", "fe80::1"]
+_PORTS = [0, 53, 80, 443, 8080]
+
+
+@st.composite
+def _aggr(draw: st.DrawFn, family: int) -> PrefixAggr:
+    subnet = ip_network(draw(st.sampled_from(_V4_SUBNETS if family == 4 else _V6_SUBNETS)))
+    plen = draw(st.integers(subnet.prefixlen, subnet.max_prefixlen))
+    return PrefixAggr(subnet, plen)
+
+
+@st.composite
+def _rules(draw: st.DrawFn) -> FatFlowRule:
+    protocol = draw(st.sampled_from([6, 17, 132, 1, 58]))
+    port = draw(st.sampled_from(_PORTS)) if protocol in (6, 17, 132) else 0
+    family = draw(st.sampled_from([4, 6]))
+    if protocol == 1:
+        family = 4
+    if protocol == 58:
+        family = 6
+    ignore = draw(st.sampled_from(list(IgnoreAddress)))
+    src = draw(st.none() | _aggr(family)) if ignore is not IgnoreAddress.SRC else None
+    dst = draw(st.none() | _aggr(family)) if ignore is not IgnoreAddress.DST else None
+    return FatFlowRule(protocol, port, ignore, src, dst)
+
+
+@st.composite
+def _packets(draw: st.DrawFn) -> PacketFields:
+    family = draw(st.sampled_from([4, 6]))
+    addrs = _V4_ADDRS if family == 4 else _V6_ADDRS
+    src = ip_address(draw(st.sampled_from(addrs)))
+    dst = ip_address(draw(st.sampled_from(addrs)))
+    icmp = 1 if family == 4 else 58
+    protocol = draw(st.sampled_from([6, 17, 132, icmp, 47]))
+    if protocol in (6, 17, 132):
+        sport, dport = draw(st.sampled_from([*_PORTS, 5000])), draw(st.sampled_from([*_PORTS, 5000]))
+    elif protocol == icmp:
+        sport, dport = draw(st.integers(0, 3)), 0
+    else:
+        sport = dport = 0
+    return PacketFields(src, dst, protocol, sport, dport)
+
+
+_EXCLUDES = [
+    IPv4Network("10.1.2.200/32"),
+    IPv4Network("169.254.0.0/16"),
+    IPv6Network("fe80::/10"),
+    IPv6Network("2001:db8:1:3::5/128"),
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    rules=st.lists(_rules(), max_size=6),
+    exclude=st.lists(st.sampled_from(_EXCLUDES), max_size=3),
+    pkt=_packets(),
+    direction=st.sampled_from(list(Direction)),
+)
+def test_tables_agree_with_key_function(
+    rules: list[FatFlowRule],
+    exclude: list[IPv4Network | IPv6Network],
+    pkt: PacketFields,
+    direction: Direction,
+) -> None:
+    writes = fatflow_entries(3, rules, exclude)
+    expected = flow_key(pkt, direction, 1, compile_rules(rules), ExcludeList(exclude))
+    assert pipeline_key(writes, 3, 1, direction, pkt) == expected
+
+
+def test_other_vmis_entries_do_not_apply() -> None:
+    writes = fatflow_entries(3, [_rule(17, 53, "dst")], [])
+    pkt = PacketFields(IPv4Address("10.1.2.3"), IPv4Address("8.8.8.8"), 17, 5000, 53)
+    assert pipeline_key(writes, 3, 1, Direction.FROM_VM, pkt).dst_plen == 0
+    assert pipeline_key(writes, 4, 1, Direction.FROM_VM, pkt) == FlowKey.normal(pkt, 1)
+
+
+# ---- the names agree with the P4 source --------------------------------------------------------
+
+
+def _p4(path: str) -> str:
+    return (P4SRC / path).read_text(encoding="utf-8")
+
+
+def _all_p4() -> str:
+    return "\n".join(p.read_text(encoding="utf-8") for p in sorted(P4SRC.rglob("*.p4")))
+
+
+def _table_body(table: str) -> str:
+    m = re.search(rf"\btable\s+{re.escape(table)}\s*\{{(.*?)\n    \}}", _all_p4(), re.S)
+    assert m, f"table {table} not found in p4src"
+    return m.group(1)
+
+
+def _key_names(table: str) -> list[str]:
+    return re.findall(r'@name\("([^"]+)"\)', _table_body(table).split("actions")[0])
+
+
+_TABLES = [
+    dp.PORT_TABLE,
+    dp.ROUTE_V4_TABLE,
+    dp.ROUTE_V6_TABLE,
+    dp.EXCLUDE_SRC_V4_TABLE,
+    dp.EXCLUDE_DST_V4_TABLE,
+    dp.EXCLUDE_SRC_V6_TABLE,
+    dp.EXCLUDE_DST_V6_TABLE,
+    dp.PORT_MATCH_SPORT_TABLE,
+    dp.PORT_MATCH_DPORT_TABLE,
+    dp.RULE_V4_TABLE,
+    dp.RULE_V6_TABLE,
+    dp.FLOW_V4_TABLE,
+    dp.FLOW_V6_TABLE,
+]
+
+
+@pytest.mark.parametrize("name", _TABLES)
+def test_table_names_follow_the_control_instances(name: str) -> None:
+    top, instance, table = name.split(".")
+    assert top == "ingress"
+    main = _p4("fatflow_v1model.p4")
+    m = re.search(rf"\b(\w+)\(\)\s+{instance};", main)
+    assert m, f"no control instance {instance} in fatflow_v1model.p4"
+    control = m.group(1)
+    control_src = re.search(rf"\bcontrol\s+{control}\(.*?\n\}}", _all_p4(), re.S)
+    assert control_src and re.search(rf"\btable\s+{table}\b", control_src.group(0)), (
+        f"table {table} is not declared in control {control}"
+    )
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        dp.SET_VMI_PORT,
+        dp.SET_FABRIC_PORT,
+        dp.DROP_UNCONFIGURED_PORT,
+        dp.SET_NEXT_HOP,
+        dp.DROP_NO_ROUTE,
+        dp.SET_EXCLUDED,
+        dp.SET_SPORT_MATCH,
+        dp.SET_DPORT_MATCH,
+        dp.APPLY_RULE_V4,
+        dp.APPLY_RULE_V6,
+        dp.FLOW_FORWARD,
+        dp.FLOW_DROP,
+        dp.FLOW_MISS,
+    ],
+)
+def test_action_names_exist(action: str) -> None:
+    _, instance, name = action.split(".")
+    assert re.search(rf"\baction\s+{name}\(", _all_p4()), f"action {name} not in p4src"
+    assert re.search(rf"\(\)\s+{instance};", _p4("fatflow_v1model.p4"))
+
+
+def test_key_field_names() -> None:
+    assert tuple(_key_names("flow_v4")) == dp.FLOW_KEY_FIELDS
+    assert tuple(_key_names("flow_v6")) == dp.FLOW_KEY_FIELDS
+    assert tuple(_key_names("rule_v4")) == dp.RULE_KEY_FIELDS
+    assert tuple(_key_names("rule_v6")) == dp.RULE_KEY_FIELDS
+    for table in ("exclude_src_v4", "exclude_dst_v4", "exclude_src_v6", "exclude_dst_v6"):
+        assert _key_names(table) == ["vmi_id", "addr"]
+    for table in ("port_match_sport", "port_match_dport"):
+        assert _key_names(table) == ["vmi_id", "protocol", "port"]
+    assert _key_names("port_table") == ["ingress_port"]
+    assert _key_names("route_v4") == ["vrf", "dst_addr"]
+
+
+def test_flow_tables_have_timeouts_counters_and_size() -> None:
+    for table in ("flow_v4", "flow_v6"):
+        body = _table_body(table)
+        assert "support_timeout = true;" in body
+        assert re.search(r"counters = flow_counter_v[46];", body)
+        size = re.search(r"size = (\w+);", body)
+        assert size, table
+        m = re.search(rf"#define\s+{size.group(1)}\s+(\d+)", _p4("include/defines.p4"))
+        assert m and int(m.group(1)) == dp.FLOW_TABLE_SIZE
+
+
+def test_rule_action_params() -> None:
+    for action in ("apply_rule_v4", "apply_rule_v6"):
+        m = re.search(rf"action\s+{action}\(([^)]*)\)", _all_p4())
+        assert m
+        params = tuple(p.split()[-1] for p in m.group(1).split(","))
+        assert params == dp.RULE_PARAMS
+
+
+def _struct_fields(src: str, kind: str, name: str) -> tuple[str, ...]:
+    m = re.search(rf"{kind}\s+{name}\s*\{{(.*?)\}}", src, re.S)
+    assert m, f"{kind} {name} not found"
+    body = re.sub(r"//[^\n]*", "", m.group(1))
+    return tuple(line.split()[-1].rstrip(";") for line in body.splitlines() if line.strip())
+
+
+def test_digest_and_controller_header_fields() -> None:
+    headers = _p4("include/headers.p4")
+    assert _struct_fields(headers, "struct", dp.FLOW_DIGEST) == dp.FLOW_DIGEST_FIELDS
+    assert _struct_fields(headers, "header", "packet_in_t") == dp.PACKET_IN_FIELDS
+    assert _struct_fields(headers, "header", "packet_out_t") == dp.PACKET_OUT_FIELDS
+    assert re.search(rf"digest<{dp.FLOW_DIGEST}>\(", _all_p4())
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CPU_PORT", dp.CPU_PORT),
+        ("DROP_PORT", dp.DROP_PORT),
+        ("ANALYZER_CLONE_SESSION_ID", dp.ANALYZER_CLONE_SESSION_ID),
+        ("PORT_KIND_VMI", dp.PORT_KIND_VMI),
+        ("PORT_KIND_FABRIC", dp.PORT_KIND_FABRIC),
+        ("MISS_POLICY_FORWARD", dp.MISS_POLICY_FORWARD),
+        ("MISS_POLICY_DROP", dp.MISS_POLICY_DROP),
+        ("MISS_POLICY_HOLD", dp.MISS_POLICY_HOLD),
+        ("DIRECTION_NONE", dp.DIRECTION_NONE),
+        ("DIRECTION_FROM_VM", dp.DIRECTION_FROM_VM),
+        ("DIRECTION_TO_VM", dp.DIRECTION_TO_VM),
+        ("DIRECTION_TRANSIT", dp.DIRECTION_TRANSIT),
+        ("PUNT_REASON_FLOW_MISS_HOLD", dp.PUNT_REASON_FLOW_MISS_HOLD),
+    ],
+)
+def test_constants_match_defines(name: str, value: int) -> None:
+    m = re.search(rf"const\s+\w+(?:<\d+>)?\s+{name}\s*=\s*(\w+);", _p4("include/defines.p4"))
+    assert m, f"{name} not in defines.p4"
+    assert int(m.group(1), 0) == value
