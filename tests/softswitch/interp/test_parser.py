@@ -14,6 +14,7 @@ VLAN = ir.HeaderT("vlan_t", (("pcp", bit(3)), ("cfi", bit(1)), ("vid", bit(12)),
 STK = ir.StackT(VLAN, 2)
 HDRS = ir.StructT("headers", (("eth", ETH), ("vlans", STK), ("tail", ir.HeaderT("t_t", (("b", bit(8)),)))))
 META = ir.StructT("meta_t", (("n", bit(8)), ("peek", bit(16))))
+VOID = ir.VoidT()
 PKT = ir.ExternT("packet_in")
 OUT = ir.ExternT("packet_out")
 pkt = var("pkt", PKT)
@@ -21,7 +22,7 @@ hdr = var("hdr", HDRS)
 meta = var("meta", META)
 
 
-def pm(target: ir.Expr, method: str, *args: tuple[str, ir.Expr], t: ir.Type = ir.VoidT(), ext: str = "packet_in"):
+def pm(target: ir.Expr, method: str, *args: tuple[str, ir.Expr], t: ir.Type = VOID, ext: str = "packet_in"):
     return ir.ExternMethodCall(P, t, target, ext, method, tuple(ir.Arg(d, e) for d, e in args))
 
 
