@@ -38,7 +38,7 @@ class HeaderLayout:
     """Precomputed wire layout of one header type: ``fields`` as (name, shift, mask)
     relative to the header read as one big integer of ``width`` bits."""
 
-    __slots__ = ("fields", "type", "varbit", "width")
+    __slots__ = ("fields", "pack", "type", "unpack", "varbit", "width")
 
     def __init__(self, t: ir.HeaderT) -> None:
         self.type = t
@@ -63,6 +63,32 @@ class HeaderLayout:
             shift -= w
             fields.append((name, shift, (1 << w) - 1))
         self.fields = tuple(fields)
+        self.unpack, self.pack = _gen_codec(t, self.fields) if self.varbit is None else (None, None)
+
+
+def _gen_codec(t: ir.HeaderT, fields: tuple[tuple[str, int, int], ...]) -> tuple[Any, Any]:
+    """Straight-line ``unpack(fields_dict, int)`` and ``pack(fields_dict) -> int`` for a
+    fixed-size header (generated once per header type: no per-field loop per packet)."""
+    signed = {n: (ft.underlying if isinstance(ft, ir.SerEnumT) else ft) for n, ft in t.fields}
+    un = ["def unpack(f, v):"]
+    pk = []
+    for name, shift, mask in fields:
+        ft = signed[name]
+        if isinstance(ft, ir.IntT):
+            w = ft.width
+            un.append(f"    x = (v >> {shift}) & {mask}")
+            un.append(f"    f[{name!r}] = x - {1 << w} if x >> {w - 1} else x")
+        elif isinstance(ft, ir.BoolT):
+            un.append(f"    f[{name!r}] = bool((v >> {shift}) & 1)")
+        else:
+            un.append(f"    f[{name!r}] = (v >> {shift}) & {mask}")
+        pk.append(f"((f[{name!r}] & {mask}) << {shift})")
+    if len(un) == 1:
+        un.append("    pass")
+    src = "\n".join(un) + "\ndef pack(f):\n    return " + (" | ".join(pk) or "0") + "\n"
+    env: dict[str, Any] = {"__builtins__": {"bool": bool}}
+    exec(compile(src, f"<header {t.name}>", "exec"), env)
+    return env["unpack"], env["pack"]
 
 
 def _field_width(t: ir.Type, hname: str, fname: str) -> int:
@@ -139,16 +165,7 @@ class PacketIn:
 
     def extract_layout(self, hdr: Header, lay: HeaderLayout, bits: int | None = None) -> None:
         if lay.varbit is None:
-            v = self._read(lay.width)
-            f = hdr.fields
-            for name, shift, mask in lay.fields:
-                f[name] = (v >> shift) & mask
-            signed = _signed_cache(lay)
-            if signed:
-                for name, w in signed:
-                    x = f[name]
-                    if x >> (w - 1):
-                        f[name] = x - (1 << w)
+            lay.unpack(hdr.fields, self._read(lay.width))
             hdr.valid = True
             self.offset_bits += lay.width
             return
@@ -250,10 +267,7 @@ class PacketOut:
         """Append a valid header's fields (caller checked validity)."""
         f = h.fields
         if lay.varbit is None:
-            acc = self._acc
-            for name, _shift, mask in lay.fields:
-                acc = (acc << (mask.bit_length())) | (f[name] & mask)
-            self._acc = acc
+            self._acc = (self._acc << lay.width) | lay.pack(f)
             self._bits += lay.width
             return
         got = varbit_lengths.get(id(h))
