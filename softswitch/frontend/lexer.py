@@ -1,0 +1,271 @@
+"""The P4_16 lexer, driven by the LALR parser's state (as p4c's lexer is by its symbol table).
+
+Tokenising happens once (:func:`scan`); classification happens while lark parses
+(:class:`P4Lexer`), because several decisions depend on what the parser can accept:
+
+* an identifier is a keyword where the parser takes that keyword, else a TYPE_NAME
+  or NAME; where both are possible, declared type names (collected by a pre-pass over
+  the tokens, as p4c's lexer consults its type table) decide;
+* ``-`` is ADDOP after an operand and PREFIXOP before one, ``<`` a RELOP or a type
+  bracket, and so on;
+* ``<`` opening explicit type arguments of a generic type or call becomes TARG_LT,
+  and ``>`` ``>`` outside type brackets becomes one SHIFTOP ``>>``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from lark import Token
+from lark.lexer import Lexer, LexerState
+
+__all__ = ["RawTok", "scan", "P4Lexer", "ScanError"]
+
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>[ \t\r\n\f\v]+)
+  | (?P<lcomment>//[^\n]*)
+  | (?P<bcomment>/\*.*?\*/)
+  | (?P<str>"(?:[^"\\\n]|\\.)*")
+  | (?P<int>\d+[ws](?:0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+|0[dD][0-9_]+|\d[\d_]*)
+            |0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+|0[dD][0-9_]+|\d[\d_]*)
+  | (?P<anno>@[ \t]*[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<id>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<punct>&&&|\|\+\||\|-\||\.\.|\+\+|<<|<=|>=|==|!=|&&|\|\||[{}()\[\];:,.<>=+\-*/%&|^~!?])
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+_TYPE_START_KW = frozenset({"bit", "int", "varbit", "bool", "tuple", "string", "error", "void"})
+_BRACKET_KW = frozenset({"bit", "int", "varbit", "tuple"})
+
+#: Punctuation that belongs to an operator class (a declared terminal of the grammar).
+_OP_CLASSES: dict[str, tuple[str, ...]] = {
+    "==": ("EQOP",), "!=": ("EQOP",),
+    "<": ("RELOP",), ">": ("RELOP",), "<=": ("RELOP",), ">=": ("RELOP",),
+    "<<": ("SHIFTOP",), ">>": ("SHIFTOP",),
+    "+": ("ADDOP", "PREFIXOP"), "-": ("ADDOP", "PREFIXOP"), "++": ("ADDOP",),
+    "|+|": ("ADDOP",), "|-|": ("ADDOP",),
+    "*": ("MULOP",), "/": ("MULOP",), "%": ("MULOP",),
+    "!": ("PREFIXOP",), "~": ("PREFIXOP",),
+}
+
+
+class ScanError(Exception):
+    def __init__(self, line: int, col: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.col = col
+
+
+@dataclass(slots=True)
+class RawTok:
+    kind: str  # id, int, str, punct, anno, body, targ_lt
+    value: str
+    start: int
+    end: int
+    line: int
+    col: int
+
+
+def _balanced_paren(text: str, i: int) -> int:
+    """Index just past the ')' matching the '(' at text[i] (strings respected)."""
+    depth = 0
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == '"':
+            i += 1
+            while i < n and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return -1
+
+
+def scan(text: str) -> list[RawTok]:
+    """Split preprocessed P4 text into raw tokens (comments and blanks dropped)."""
+    toks: list[RawTok] = []
+    pos, line, line_start, n = 0, 1, 0, len(text)
+    while pos < n:
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            raise ScanError(line, pos - line_start + 1, f"unexpected character {text[pos]!r}")
+        kind = m.lastgroup or ""
+        value = m.group()
+        col = pos - line_start + 1
+        if kind == "anno":
+            toks.append(RawTok("anno", value[1:].strip(), pos, m.end(), line, col))
+            j = m.end()
+            while j < n and text[j] in " \t\r\n":
+                j += 1
+            if j < n and text[j] == "(":
+                end = _balanced_paren(text, j)
+                if end < 0:
+                    raise ScanError(line, col, f"unterminated annotation body of @{value[1:].strip()}")
+                body_line = line + text.count("\n", pos, j)
+                body_col = j - (text.rfind("\n", 0, j) + 1) + 1
+                toks.append(RawTok("body", text[j + 1:end - 1], j, end, body_line, body_col))
+                m_end = end
+            else:
+                m_end = m.end()
+        else:
+            m_end = m.end()
+            if kind == "id" and value == "_":
+                kind = "punct"
+            if kind not in ("ws", "lcomment", "bcomment"):
+                toks.append(RawTok(kind, value, pos, m_end, line, col))
+        nl = text.count("\n", pos, m_end)
+        if nl:
+            line += nl
+            line_start = text.rfind("\n", pos, m_end) + 1
+        pos = m_end
+    return toks
+
+
+def type_names(toks: list[RawTok]) -> set[str]:
+    """Names that declarations introduce as types (the p4c lexer's type table)."""
+    names: set[str] = set()
+    n = len(toks)
+    for i, t in enumerate(toks):
+        if t.kind != "id":
+            continue
+        nxt = toks[i + 1] if i + 1 < n else None
+        if t.value in ("header", "struct", "header_union", "parser", "control", "package"):
+            if nxt is not None and nxt.kind == "id":
+                names.add(nxt.value)
+        elif t.value == "extern":
+            if nxt is not None and nxt.kind == "id" and i + 2 < n and toks[i + 2].value in ("{", "<"):
+                if toks[i + 2].value == "{" or _after_angle(toks, i + 2) == "{":
+                    names.add(nxt.value)
+        elif t.value in ("typedef", "type", "enum"):
+            # typedef T NAME;  type T NAME;  enum NAME {..}  enum bit<8> NAME {..}
+            stop = ";" if t.value != "enum" else "{"
+            j = i + 1
+            while j < n and toks[j].value not in (stop, ";", "{", "}"):
+                j += 1
+            if j < n and toks[j - 1].kind == "id" and j - 1 > i:
+                if t.value == "type" and not (i == 0 or toks[i - 1].value in (";", "}") or toks[i - 1].kind == "body" or toks[i - 1].kind == "anno"):
+                    continue  # 'type' used as a name, not a declaration
+                names.add(toks[j - 1].value)
+    return names
+
+
+def _after_angle(toks: list[RawTok], i: int) -> str:
+    """The token value after the '>' that closes the '<' at toks[i] ('' if none)."""
+    depth = 0
+    for j in range(i, min(len(toks), i + 200)):
+        v = toks[j].value
+        if toks[j].kind != "punct":
+            continue
+        if v == "<":
+            depth += 1
+        elif v == ">":
+            depth -= 1
+            if depth == 0:
+                return toks[j + 1].value if j + 1 < len(toks) else ""
+        elif v in (";", "{", "}", "=", "&&", "||"):
+            return ""
+    return ""
+
+
+def mark_brackets(toks: list[RawTok], types: set[str]) -> list[RawTok]:
+    """Mark '<' that opens explicit type arguments (kind targ_lt) and merge '>' '>'
+    outside type brackets into one '>>' token."""
+    out: list[RawTok] = []
+    depth = 0
+    last_closed = False  # the previous token was a '>' closing a type bracket
+    n = len(toks)
+    for i, t in enumerate(toks):
+        if t.kind == "punct" and t.value == "<":
+            prev = toks[i - 1] if i else None
+            nxt = toks[i + 1] if i + 1 < n else None
+            if prev is not None and prev.kind == "id":
+                if prev.value in _BRACKET_KW:
+                    depth += 1
+                elif prev.value in types:
+                    depth += 1
+                    t = RawTok("targ_lt", "<", t.start, t.end, t.line, t.col)
+                elif (nxt is not None and (nxt.value in _TYPE_START_KW or nxt.value in types)
+                      and _after_angle(toks, i) == "("):
+                    depth += 1
+                    t = RawTok("targ_lt", "<", t.start, t.end, t.line, t.col)
+            out.append(t)
+            last_closed = False
+            continue
+        closed = False
+        if t.kind == "punct" and t.value == ">":
+            if depth > 0:
+                depth -= 1
+                closed = True
+            elif out and out[-1].kind == "punct" and out[-1].value == ">" and out[-1].end == t.start \
+                    and not last_closed:
+                prev = out.pop()
+                out.append(RawTok("punct", ">>", prev.start, t.end, prev.line, prev.col))
+                last_closed = False
+                continue
+        out.append(t)
+        last_closed = closed
+    return out
+
+
+class P4Lexer(Lexer):
+    """A lark custom lexer: classifies the raw tokens against the parser state."""
+
+    __future_interface__ = 2
+
+    def __init__(self, lexer_conf: Any) -> None:
+        self.literals: dict[str, str] = {}
+        for t in lexer_conf.terminals:
+            if t.pattern.type == "str":
+                self.literals[t.pattern.value] = t.name
+
+    def lex(self, lexer_state: LexerState, parser_state: Any) -> Iterator[Token]:
+        text = lexer_state.text
+        text = getattr(text, "text", text)
+        raw = scan(text)
+        types = type_names(raw)
+        toks = mark_brackets(raw, types)
+        states = parser_state.parse_conf.states
+        lit = self.literals
+        for t in toks:
+            accepted = states[parser_state.position]
+            kind = t.kind
+            if kind == "id":
+                kw = lit.get(t.value)
+                if kw is not None and kw in accepted:
+                    ttype = kw
+                else:
+                    nm_ok = "NAME" in accepted
+                    ty_ok = "TYPE_NAME" in accepted
+                    if ty_ok and (not nm_ok or t.value in types):
+                        ttype = "TYPE_NAME"
+                    elif nm_ok or kw is None:
+                        ttype = "NAME"
+                    else:
+                        ttype = kw
+            elif kind == "int":
+                ttype = "INTEGER"
+            elif kind == "str":
+                ttype = "STRING_LIT"
+            elif kind == "anno":
+                ttype = "ANNOTATION"
+            elif kind == "body":
+                ttype = "ANNO_BODY"
+            elif kind == "targ_lt":
+                ttype = "TARG_LT" if "TARG_LT" in accepted else lit.get("<", "RELOP")
+            else:
+                cands = []
+                if t.value in lit:
+                    cands.append(lit[t.value])
+                cands.extend(_OP_CLASSES.get(t.value, ()))
+                ttype = next((c for c in cands if c in accepted), cands[0] if cands else t.value)
+            yield Token(ttype, t.value, t.start, t.line, t.col, t.line, t.col + len(t.value), t.end)
