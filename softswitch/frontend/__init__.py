@@ -49,6 +49,6 @@ def _load(source: str, filename: str, include_dirs: Sequence[str], defines: Sequ
     except RecursionError:
         raise FrontendError([Diagnostic(ir.Pos(filename, 0, 0), "error",
                                         "internal: program nested too deeply")]) from None
-    except Exception as e:  # noqa: BLE001 - never a traceback for a user program
+    except Exception as e:
         raise FrontendError([Diagnostic(ir.Pos(filename, 0, 0), "error",
                                         f"internal: {type(e).__name__}: {e}")]) from None

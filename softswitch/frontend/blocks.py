@@ -173,7 +173,7 @@ class BlockMixin:
             return tuple(ir.KsDefault() for _ in key_types)
         if len(simple) != len(key_types):
             raise SemanticError(self.pos(t), f"{what} has {len(key_types)} key(s) but the keyset has {len(simple)}")
-        return tuple(self.keyset(s, kt, sc) for s, kt in zip(simple, key_types))
+        return tuple(self.keyset(s, kt, sc) for s, kt in zip(simple, key_types, strict=False))
 
     def keyset(self: Elaborator, t: Tree, kt: ir.Type, sc: Scope) -> ir.KeySet:
         k = t.data
@@ -190,7 +190,7 @@ class BlockMixin:
             raise SemanticError(e.pos, "a keyset must be a compile-time constant")
         a = self.expr(t.children[0], sc, kt)
         b = self.expr(t.children[1], sc, kt)
-        if not (isinstance(a, ir.Const) and isinstance(b, ir.Const)) or not is_bits(kt) and not isinstance(kt, ir.SerEnumT):
+        if not (isinstance(a, ir.Const) and isinstance(b, ir.Const)) or (not is_bits(kt) and not isinstance(kt, ir.SerEnumT)):
             raise SemanticError(self.pos(t), "masks and ranges need compile-time integer constants on a bit<N>/int<N> key")
         if k == "ks_mask":
             return ir.KsMask(int(a.value), int(b.value))

@@ -10,7 +10,7 @@ from lark import Token, Tree
 from softswitch import ir
 from softswitch.frontend.diagnostics import did_you_mean
 from softswitch.frontend.exprs import _has_typevar, substitute, unify
-from softswitch.frontend.typeutil import Scope, SemanticError, is_bits, type_str
+from softswitch.frontend.typeutil import Scope, SemanticError, type_str
 
 if TYPE_CHECKING:
     from softswitch.frontend.elaborate import Elaborator
@@ -56,7 +56,7 @@ class CallMixin:
                 return ir.ActionCall(p, ir.VoidT(), s.name, bound, s.top_level)
             if s.kind == "function":
                 decl = s.decl
-                env: dict[str, ir.Type] = dict(zip(decl.type_params, targs))
+                env: dict[str, ir.Type] = dict(zip(decl.type_params, targs, strict=False))
                 bound = self.bind(decl.params, args, sc, p, env, f"function {name}")
                 return ir.FunctionCall(p, substitute(decl.return_type, env), name, bound)
             if s.kind == "extern_fn":
@@ -90,7 +90,7 @@ class CallMixin:
             if not sigs:
                 raise SemanticError(p, f"extern {bt.name} has no method '{m}'"
                                     f"{did_you_mean(m, [s.name for s in decl.methods])}")
-            env = dict(zip(decl.type_params, bt.type_args))
+            env = dict(zip(decl.type_params, bt.type_args, strict=False))
             sig, bound, env = self.overload(sigs, args, sc, p, targs, env, f"{bt.name}.{m}")
             rt = self.result_type(sig, env, p)
             return ir.ExternMethodCall(p, rt, base, bt.name, m, bound, tuple(env[n] for n in sig.type_params))
@@ -156,7 +156,7 @@ class CallMixin:
                     last = SemanticError(p, f"{what} takes {len(sig.type_params)} type argument(s), "
                                          f"{len(targs)} given")
                     continue
-                env.update(zip(sig.type_params, targs))
+                env.update(zip(sig.type_params, targs, strict=False))
             try:
                 bound = self.bind(sig.params, args, sc, p, env, what)
             except SemanticError as e:
@@ -270,4 +270,3 @@ def _arity_ok(params: tuple[ir.Param, ...], args: list[RawArg]) -> bool:
     return required <= len(args) <= len(params)
 
 
-_ = is_bits  # re-exported helper kept for mixin users

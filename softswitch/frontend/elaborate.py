@@ -99,7 +99,7 @@ class Elaborator(ExprMixin, CallMixin, BlockMixin):
                 self.diags.append(Diagnostic(e.pos, "error", e.message))
             except FrontendError:
                 raise
-            except Exception as e:  # noqa: BLE001 - any bug becomes a diagnostic, not a traceback
+            except Exception as e:
                 self.diags.append(Diagnostic(self.cur_pos, "error", f"internal: {type(e).__name__}: {e}"))
             self.tparams = set()
         if self.main is None and not self.diags:
@@ -389,7 +389,7 @@ class Elaborator(ExprMixin, CallMixin, BlockMixin):
             if args:
                 raise SemanticError(self.pos(t), f"{what} takes no constructor arguments")
             return ()
-        sig, bound, _ = self.overload(sigs, args, sc, self.pos(t), (), env, what)
+        _sig, bound, _ = self.overload(sigs, args, sc, self.pos(t), (), env, what)
         return tuple(a.expr for a in bound)
 
     def raw_args_inst(self, t: Tree | None) -> list[tuple[str | None, Any, ir.Pos]]:
@@ -415,7 +415,7 @@ class Elaborator(ExprMixin, CallMixin, BlockMixin):
                 args.append((bname, self.pos(a)))
             if len(args) != len(pkg.params):
                 raise SemanticError(p, f"package {ty.name} takes {len(pkg.params)} arguments, {len(args)} given")
-            for (bname, ap), q in zip(args, pkg.params):
+            for (bname, ap), q in zip(args, pkg.params, strict=False):
                 want = "parser" if isinstance(q.type, ir.ParserT) else "control"
                 have = "parser" if bname in self.parsers else "control"
                 if want != have:
@@ -442,7 +442,7 @@ class Elaborator(ExprMixin, CallMixin, BlockMixin):
         proto = self.block_types[tname][1]
         if len(proto) != len(decl.params):
             raise SemanticError(p, f"{bname} has {len(decl.params)} parameters but {tname} needs {len(proto)}")
-        for a, b in zip(decl.params, proto):
+        for a, b in zip(decl.params, proto, strict=False):
             if a.direction != b.direction:
                 raise SemanticError(a.pos, f"parameter '{a.name}' of {bname} must be "
                                     f"'{b.direction or 'directionless'}' as in {tname}, not "
@@ -455,7 +455,7 @@ class Elaborator(ExprMixin, CallMixin, BlockMixin):
                       p: ir.Pos, sc: Scope, original: str) -> ir.Instance:
         if isinstance(ty, ir.ExternT):
             decl = self.externs[ty.name]
-            env = dict(zip(decl.type_params, ty.type_args))
+            env = dict(zip(decl.type_params, ty.type_args, strict=False))
             args = self.ctor_args(args_t, decl.constructors, sc, f"constructor of {ty.name}", env)
         elif isinstance(ty, (ir.ParserT, ir.ControlT)):
             d = self.parsers.get(ty.name) if isinstance(ty, ir.ParserT) else self.controls.get(ty.name)

@@ -9,7 +9,14 @@ from lark import Token, Tree
 from softswitch import ir
 from softswitch.frontend.diagnostics import did_you_mean
 from softswitch.frontend.typeutil import (
-    Scope, SemanticError, Sym, fits, is_bits, parse_int_literal, type_str, wrap,
+    Scope,
+    SemanticError,
+    Sym,
+    fits,
+    is_bits,
+    parse_int_literal,
+    type_str,
+    wrap,
 )
 
 if TYPE_CHECKING:
@@ -43,7 +50,7 @@ def unify(param: ir.Type, arg: ir.Type, env: dict[str, ir.Type]) -> None:
         if param.name not in env and not isinstance(arg, (ir.InfIntT, ir.DontCareT)):
             env[param.name] = arg
     elif isinstance(param, ir.ExternT) and isinstance(arg, ir.ExternT) and len(param.type_args) == len(arg.type_args):
-        for p, a in zip(param.type_args, arg.type_args):
+        for p, a in zip(param.type_args, arg.type_args, strict=False):
             unify(p, a, env)
 
 
@@ -93,7 +100,7 @@ class ExprMixin:
         if isinstance(e, (ir.ListExpr, ir.StructExpr)) and isinstance(want, (ir.StructT, ir.HeaderT)):
             return self._to_struct(e, want, what)
         if isinstance(e, ir.ListExpr) and isinstance(want, ir.TupleT) and len(want.elems) == len(e.items):
-            items = tuple(self.coerce(i, t, what) for i, t in zip(e.items, want.elems))
+            items = tuple(self.coerce(i, t, what) for i, t in zip(e.items, want.elems, strict=False))
             return ir.ListExpr(e.pos, want, items)
         raise SemanticError(e.pos, f"cannot convert {type_str(have)} to {type_str(want)} in {what}"
                             + (" (use an explicit cast)" if is_bits(have) and is_bits(want) else ""))
@@ -105,7 +112,7 @@ class ExprMixin:
             if len(e.items) != len(want.fields):
                 raise SemanticError(e.pos, f"{type_str(want)} has {len(want.fields)} fields, "
                                     f"the list has {len(e.items)} ({what})")
-            given = dict(zip(names, e.items))
+            given = dict(zip(names, e.items, strict=False))
         else:
             given = dict(e.fields)
             for n in given:
@@ -171,9 +178,9 @@ class ExprMixin:
         if k == "list_expr":
             items = tuple(self.expr(c, sc) for c in ch[0].children)
             if isinstance(want, ir.TupleT) and len(want.elems) == len(items):
-                items = tuple(self.coerce(i, w) for i, w in zip(items, want.elems))
+                items = tuple(self.coerce(i, w) for i, w in zip(items, want.elems, strict=False))
             elif isinstance(want, (ir.StructT, ir.HeaderT)) and len(want.fields) == len(items):
-                items = tuple(self.coerce(i, w) for i, (_, w) in zip(items, want.fields))
+                items = tuple(self.coerce(i, w) for i, (_, w) in zip(items, want.fields, strict=False))
             return ir.ListExpr(p, ir.TupleT(tuple(i.type for i in items)), items)
         if k == "struct_expr":
             fields = []

@@ -21,6 +21,7 @@ from typing import Any
 
 from lark import Token
 from lark.lexer import Lexer, LexerState
+from lark.parsers.lalr_analysis import Shift
 
 __all__ = ["RawTok", "scan", "P4Lexer", "ScanError"]
 
@@ -240,18 +241,15 @@ class P4Lexer(Lexer):
             accepted = states[parser_state.position]
             kind = t.kind
             if kind == "id":
+                cands = []
                 kw = lit.get(t.value)
-                if kw is not None and kw in accepted:
-                    ttype = kw
+                if kw is not None:
+                    cands.append(kw)
+                if t.value in types:
+                    cands += ["TYPE_NAME", "NAME"]
                 else:
-                    nm_ok = "NAME" in accepted
-                    ty_ok = "TYPE_NAME" in accepted
-                    if ty_ok and (not nm_ok or t.value in types):
-                        ttype = "TYPE_NAME"
-                    elif nm_ok or kw is None:
-                        ttype = "NAME"
-                    else:
-                        ttype = kw
+                    cands += ["NAME", "TYPE_NAME"]
+                ttype = _choose(cands, accepted, parser_state, t)
             elif kind == "int":
                 ttype = "INTEGER"
             elif kind == "str":
@@ -261,11 +259,53 @@ class P4Lexer(Lexer):
             elif kind == "body":
                 ttype = "ANNO_BODY"
             elif kind == "targ_lt":
-                ttype = "TARG_LT" if "TARG_LT" in accepted else lit.get("<", "RELOP")
+                ttype = _choose(["TARG_LT", lit.get("<", "RELOP"), "RELOP"], accepted, parser_state, t)
             else:
                 cands = []
                 if t.value in lit:
                     cands.append(lit[t.value])
                 cands.extend(_OP_CLASSES.get(t.value, ()))
-                ttype = next((c for c in cands if c in accepted), cands[0] if cands else t.value)
+                ttype = _choose(cands, accepted, parser_state, t) if cands else t.value
             yield Token(ttype, t.value, t.start, t.line, t.col, t.line, t.col + len(t.value), t.end)
+
+
+def _choose(cands: list[str], accepted: Any, parser_state: Any, t: RawTok) -> str:
+    """The first candidate terminal the parser really accepts here.
+
+    LALR merges look-ahead sets, so a terminal in the state's table may still be
+    rejected after the pending reductions; when several candidates look possible,
+    each is tried on a copy of the parser state.
+    """
+    possible = [c for c in cands if c in accepted]
+    if not possible:
+        return cands[0]
+    if len(possible) == 1:
+        return possible[0]
+    for c in possible:
+        if _would_shift(parser_state, c):
+            return c
+    return possible[0]
+
+
+def _would_shift(parser_state: Any, ttype: str) -> bool:
+    """Whether the LALR automaton shifts ``ttype`` after the reductions it implies.
+
+    Simulated on the state stack alone (lark's own feed_token would run the tree
+    callbacks, which reuse child lists in place)."""
+    states = parser_state.parse_conf.states
+    stack = list(parser_state.state_stack)
+    for _ in range(10_000):
+        action = states[stack[-1]].get(ttype)
+        if action is None:
+            return False
+        kind, arg = action
+        if kind is Shift:
+            return True
+        size = len(arg.expansion)
+        if size:
+            del stack[-size:]
+        goto = states[stack[-1]].get(arg.origin.name)
+        if goto is None:
+            return False
+        stack.append(goto[1])
+    return False

@@ -37,7 +37,7 @@ def _describe(terminals: set[str] | frozenset[str], lark: Lark) -> str:
                         "$END": "end of file"}.get(name, name.lower()))
     items = sorted(pretty)
     if len(items) > 12:
-        items = items[:12] + ["..."]
+        items = [*items[:12], "..."]
     return ", ".join(items)
 
 
