@@ -25,12 +25,12 @@
 control ingress(inout headers_t hdr,
                 inout local_metadata_t meta,
                 inout standard_metadata_t standard_metadata) {
-    PortMap()   port_map;
-    Routing()   routing;
-    Fatflow()   fatflow;
-    Flowtable() flowtable;
-    Mirror()    mirror;
-    PacketIo()  packet_io;
+    PortMap()         port_map;
+    Routing()         routing;
+    Fatflow()         fatflow;
+    Flowtable()       flowtable;
+    Mirror()          mirror;
+    PacketIoIngress() packet_io;
 
     apply {
         meta.drop = false;
@@ -63,10 +63,13 @@ control ingress(inout headers_t hdr,
 control egress(inout headers_t hdr,
                inout local_metadata_t meta,
                inout standard_metadata_t standard_metadata) {
+    // Next-hop rewrites happen in ingress (a held packet reaches the
+    // controller already rewritten); analyzer clones (I2E) arrive here as the
+    // original packet and leave unchanged unless they go to the CPU port.
+    PacketIoEgress() packet_io;
+
     apply {
-        // Everything happens in ingress: next-hop rewrite, and the packet-in
-        // header for held packets. Analyzer clones (I2E) arrive here as the
-        // original packet and leave unchanged.
+        packet_io.apply(hdr, meta, standard_metadata);
     }
 }
 

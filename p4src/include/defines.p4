@@ -25,7 +25,6 @@ const bit<16> ETHERTYPE_IPV4 = 0x0800;
 const bit<16> ETHERTYPE_IPV6 = 0x86DD;
 const bit<16> ETHERTYPE_VLAN = 0x8100;
 
-const bit<4> IPV4_VERSION = 4;
 const bit<4> IPV4_MIN_IHL = 5;
 
 const bit<8> IP_PROTO_ICMP   = 1;
@@ -51,6 +50,9 @@ const bit<32> ANALYZER_CLONE_SESSION_ID = 100;
 // digest() receiver argument; BMv2/P4Runtime ignore it, but it must be constant.
 const bit<32> FLOW_DIGEST_RECEIVER = 1;
 
+// standard_metadata.instance_type of an ingress-to-egress clone (BMv2 v1model).
+const bit<32> INSTANCE_TYPE_INGRESS_CLONE = 1;
+
 /* ---- Port configuration values (action params of port_table) ------------ */
 
 const bit<2> PORT_KIND_NONE   = 0;   // unconfigured: dropped
@@ -60,6 +62,7 @@ const bit<2> PORT_KIND_FABRIC = 2;
 const bit<2> MISS_POLICY_FORWARD = 0;
 const bit<2> MISS_POLICY_DROP    = 1;
 const bit<2> MISS_POLICY_HOLD    = 2;   // packet-in to the controller
+// 3 is undefined and handled like drop (fail closed).
 
 /* ---- Flow direction (digest field "direction") --------------------------- */
 
@@ -76,7 +79,8 @@ const bit<2> PORT_SEL_DPORT = 2;
 
 /* ---- Packet-in reason codes (packet_in header field "reason") ------------ */
 
-const bit<8> PUNT_REASON_FLOW_MISS_HOLD = 1;
+const bit<8> PUNT_REASON_FLOW_MISS_HOLD = 1;  // a held packet of a new flow
+const bit<8> PUNT_REASON_MIRROR         = 2;  // an analyzer copy (clone session -> CPU_PORT)
 
 /* ---- Table sizes --------------------------------------------------------- */
 // Plain macros: a table's size property must be a compile-time integer.

@@ -14,7 +14,8 @@
 @controller_header("packet_in")
 header packet_in_t {
     port_id_t ingress_port;  // where the packet entered the switch
-    port_id_t egress_port;   // where the pipeline would have sent it (route or flow override)
+    port_id_t egress_port;   // where the pipeline would have sent it (route or flow
+                             // override); 0 for PUNT_REASON_MIRROR
     bit<8>    reason;        // PUNT_REASON_*
     bit<6>    _pad;
 }
@@ -223,6 +224,7 @@ struct local_metadata_t {
     bool       mirror;           // clone to the analyzer session
     bool       punt;             // send to the controller as packet-in
     bit<8>     punt_reason;
+    port_id_t  punt_egress_port; // the port the packet would have taken
     flow_digest_t flow_digest;
 }
 

@@ -123,12 +123,15 @@ control Flowtable(inout headers_t hdr,
             if (meta.mirror_new_flows == 1) {
                 meta.mirror = true;
             }
-            if (meta.miss_policy == MISS_POLICY_DROP) {
-                meta.drop = true;
-                mark_to_drop(standard_metadata);
-            } else if (meta.miss_policy == MISS_POLICY_HOLD) {
+            // MISS_POLICY_FORWARD: the packet keeps the route's next hop.
+            if (meta.miss_policy == MISS_POLICY_HOLD) {
                 meta.punt = true;
                 meta.punt_reason = PUNT_REASON_FLOW_MISS_HOLD;
+            } else if (meta.miss_policy == MISS_POLICY_DROP ||
+                       meta.miss_policy > MISS_POLICY_HOLD) {
+                // The undefined value 3 fails closed.
+                meta.drop = true;
+                mark_to_drop(standard_metadata);
             }
         } else if (!meta.drop) {
             // A forward hit (flow_drop set meta.drop).

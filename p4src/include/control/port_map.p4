@@ -35,7 +35,6 @@ control PortMap(inout local_metadata_t meta,
     }
 
     action drop_unconfigured_port() {
-        meta.port_kind = PORT_KIND_NONE;
         meta.drop = true;
         mark_to_drop(standard_metadata);
     }
@@ -54,6 +53,13 @@ control PortMap(inout local_metadata_t meta,
     }
 
     apply {
+        // What an unconfigured port (the default action) leaves behind.
+        meta.port_kind = PORT_KIND_NONE;
+        meta.vmi_id = 0;
+        meta.vrf = 0;
+        meta.miss_policy = MISS_POLICY_FORWARD;
+        meta.mirror_new_flows = 0;
+        meta.flowtable_enabled = 0;
         port_table.apply();
     }
 }
