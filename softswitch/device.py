@@ -192,7 +192,7 @@ class Device:
             compiled = interp.compile_program(program, arch)
         except CompileError:
             raise
-        except (ValueError, TypeError, KeyError, NotImplementedError) as e:
+        except (interp.CompileFailure, ValueError, TypeError, KeyError, NotImplementedError) as e:
             raise CompileError(_diagnostic(str(e), filename)) from None
         return LoadedProgram(
             source=source, filename=filename, ir=program, compiled=compiled,
