@@ -165,7 +165,7 @@ def test_forwarding_program_runs_packets(fwd: tuple[Any, ir.Program, MiniV1]) ->
 def test_non_ip_packet_skips_ingress(fwd: tuple[Any, ir.Program, MiniV1]) -> None:
     cp, prog, _ = fwd
     data = bytes(12) + b"\x86\xdd" + b"x" * 10
-    err, h, m, sm, out = run(cp, prog, data)
+    err, h, m, _sm, out = run(cp, prog, data)
     assert err == "NoError" and not h.fields["ipv4"].valid and out == data and m.fields["cls"] == 0
 
 
