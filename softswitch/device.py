@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -161,6 +162,9 @@ class Device:
         self.on_packet_in = None
         self.on_transmit = None
         self.counters: Counter[str] = Counter()
+        #: (additive) the clock the pipeline reads at commit and per packet (ns);
+        #: tests replace it before commit to get exact timestamps
+        self.clock_ns: Callable[[], int] = time.monotonic_ns
         self._pipeline: Any = None
 
     @staticmethod
@@ -205,7 +209,7 @@ class Device:
         """Make ``loaded`` the running program; all table, extern, PRE state is reset."""
         from softswitch.arch.pipeline import Pipeline
 
-        self._pipeline = Pipeline(loaded.compiled, self)
+        self._pipeline = Pipeline(loaded.compiled, self, clock_ns=self.clock_ns)
         self.program = loaded
         # reset in place: the runtime may hold references to these dicts
         self.multicast_groups.clear()
