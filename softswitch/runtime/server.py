@@ -126,7 +126,8 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
 
     async def start(self, address: str = "127.0.0.1:0") -> int:
         """Bind and start serving; returns the bound port."""
-        self._server = grpc.aio.server()
+        # no SO_REUSEPORT: a second switch on the same port must fail, not share it
+        self._server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         p4r_grpc.add_P4RuntimeServicer_to_server(self, self._server)
         self.port = self._server.add_insecure_port(address)
         if self.port == 0:
