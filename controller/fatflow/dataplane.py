@@ -20,11 +20,12 @@ precedence, so the first rule in that order gets the highest number.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from ipaddress import IPv4Network, IPv6Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 from controller.fatflow.config import PORTED_PROTOCOLS, FatFlowRule, IgnoreAddress, PrefixAggr, merge_rules
+from controller.fatflow.key import Direction, FlowKey, PacketFields
 
 __all__ = [
     # constants shared with p4src/include/defines.p4
@@ -87,6 +88,10 @@ __all__ = [
     "MatchValue",
     "rule_order",
     "fatflow_entries",
+    "flow_table",
+    "flow_match",
+    "FlowDigest",
+    "decode_flow_digest",
 ]
 
 # ---- constants (p4src/include/defines.p4) --------------------------------------------------------
@@ -354,3 +359,88 @@ def fatflow_entries(
         *_port_match_entries(vmi_id, merge_rules(rules)),
         *_rule_entries(vmi_id, rules),
     ]
+
+
+# ---- flow table and digest -----------------------------------------------------------------------
+
+
+def flow_table(key: FlowKey) -> str:
+    """The flow table of the key's address family."""
+    return FLOW_V4_TABLE if key.version == 4 else FLOW_V6_TABLE
+
+
+def flow_match(key: FlowKey) -> dict[str, MatchValue]:
+    """The exact match of ``key`` in :func:`flow_table` (all fields present, as P4Runtime requires)."""
+    return {
+        "vrf": key.vrf,
+        "src_addr": int(key.src),
+        "dst_addr": int(key.dst),
+        "protocol": key.protocol,
+        "src_port": key.sport,
+        "dst_port": key.dport,
+        "src_plen": key.src_plen,
+        "dst_plen": key.dst_plen,
+    }
+
+
+_DIRECTIONS = {DIRECTION_FROM_VM: Direction.FROM_VM, DIRECTION_TO_VM: Direction.TO_VM}
+
+
+@dataclass(frozen=True, slots=True)
+class FlowDigest:
+    """One decoded ``flow_digest_t``: the key the pipeline looked up and where the packet came from.
+
+    ``direction`` is None for transit traffic (fabric to fabric, ``vmi_id`` 0).
+    """
+
+    key: FlowKey
+    vmi_id: int
+    direction: Direction | None
+    ingress_port: int
+    packet: PacketFields
+
+
+def decode_flow_digest(fields: Mapping[str, int]) -> FlowDigest:
+    """Decode a digest given as {member name: int} (FLOW_DIGEST_FIELDS); errors name the bad field."""
+    missing = [name for name in FLOW_DIGEST_FIELDS if name not in fields]
+    if missing:
+        raise ValueError(f"{FLOW_DIGEST} is missing field(s) {', '.join(missing)}")
+    version = fields["ip_version"]
+    if version not in (4, 6):
+        raise ValueError(f"{FLOW_DIGEST}.ip_version must be 4 or 6, got {version}")
+
+    def addr(name: str) -> IPv4Address | IPv6Address:
+        value = fields[name]
+        if version == 4:
+            if value >> 32:
+                raise ValueError(f"{FLOW_DIGEST}.{name}: {value:#x} has bits above the IPv4 address")
+            return IPv4Address(value)
+        return IPv6Address(value)
+
+    direction_code = fields["direction"]
+    if direction_code not in (DIRECTION_FROM_VM, DIRECTION_TO_VM, DIRECTION_TRANSIT):
+        raise ValueError(f"{FLOW_DIGEST}.direction: unknown value {direction_code}")
+    key = FlowKey(
+        vrf=fields["vrf"],
+        src=addr("src_addr"),
+        dst=addr("dst_addr"),
+        protocol=fields["protocol"],
+        sport=fields["src_port"],
+        dport=fields["dst_port"],
+        src_plen=fields["src_plen"],
+        dst_plen=fields["dst_plen"],
+    )
+    packet = PacketFields(
+        addr("pkt_src_addr"),
+        addr("pkt_dst_addr"),
+        fields["protocol"],
+        fields["pkt_src_port"],
+        fields["pkt_dst_port"],
+    )
+    return FlowDigest(
+        key=key,
+        vmi_id=fields["vmi_id"],
+        direction=_DIRECTIONS.get(direction_code),
+        ingress_port=fields["ingress_port"],
+        packet=packet,
+    )

@@ -598,3 +598,88 @@ def test_constants_match_defines(name: str, value: int) -> None:
     m = re.search(rf"const\s+\w+(?:<\d+>)?\s+{name}\s*=\s*(\w+);", _p4("include/defines.p4"))
     assert m, f"{name} not in defines.p4"
     assert int(m.group(1), 0) == value
+
+
+# ---- flow table match and digest decoding ------------------------------------------------------
+
+
+def test_flow_match_v4_and_v6() -> None:
+    key = FlowKey(1, IPv4Address("10.0.0.0"), IPv4Address("0.0.0.0"), 17, 0, 53, 28, 0)
+    assert dp.flow_table(key) == dp.FLOW_V4_TABLE
+    assert dp.flow_match(key) == {
+        "vrf": 1,
+        "src_addr": 0x0A000000,
+        "dst_addr": 0,
+        "protocol": 17,
+        "src_port": 0,
+        "dst_port": 53,
+        "src_plen": 28,
+        "dst_plen": 0,
+    }
+    assert tuple(dp.flow_match(key)) == dp.FLOW_KEY_FIELDS
+    key6 = FlowKey(2, IPv6Address("2001:db8::"), IPv6Address("::1"), 6, 1, 2, 56, 128)
+    assert dp.flow_table(key6) == dp.FLOW_V6_TABLE
+    assert dp.flow_match(key6)["src_addr"] == int(IPv6Address("2001:db8::"))
+
+
+def _digest(**over: int) -> dict[str, int]:
+    fields = {
+        "ip_version": 4,
+        "vrf": 1,
+        "src_addr": 0x0A000000,
+        "dst_addr": 0,
+        "protocol": 17,
+        "src_port": 0,
+        "dst_port": 53,
+        "src_plen": 28,
+        "dst_plen": 0,
+        "vmi_id": 7,
+        "direction": dp.DIRECTION_FROM_VM,
+        "ingress_port": 1,
+        "pkt_src_addr": 0x0A000001,
+        "pkt_dst_addr": 0x08080808,
+        "pkt_src_port": 5000,
+        "pkt_dst_port": 53,
+    }
+    fields.update(over)
+    return fields
+
+
+def test_decode_flow_digest() -> None:
+    d = dp.decode_flow_digest(_digest())
+    assert d.key == FlowKey(1, IPv4Address("10.0.0.0"), IPv4Address("0.0.0.0"), 17, 0, 53, 28, 0)
+    assert d.vmi_id == 7 and d.direction is Direction.FROM_VM and d.ingress_port == 1
+    assert d.packet == PacketFields(IPv4Address("10.0.0.1"), IPv4Address("8.8.8.8"), 17, 5000, 53)
+    assert dp.decode_flow_digest(_digest(direction=dp.DIRECTION_TO_VM)).direction is Direction.TO_VM
+    assert dp.decode_flow_digest(_digest(direction=dp.DIRECTION_TRANSIT, vmi_id=0)).direction is None
+    v6 = dp.decode_flow_digest(
+        _digest(
+            ip_version=6,
+            src_addr=int(IPv6Address("2001:db8::")),
+            src_plen=56,
+            pkt_src_addr=int(IPv6Address("2001:db8::5")),
+            pkt_dst_addr=int(IPv6Address("2001:4860::8888")),
+        )
+    )
+    assert v6.key.src == IPv6Address("2001:db8::") and v6.key.dst == IPv6Address("::")
+
+
+@pytest.mark.parametrize(
+    ("over", "problem"),
+    [
+        ({"ip_version": 5}, "ip_version"),
+        ({"direction": 9}, "direction"),
+        ({"src_addr": 1 << 40}, "src_addr"),
+        ({"src_plen": 33}, "src_plen"),
+    ],
+)
+def test_decode_flow_digest_rejects_bad_fields(over: dict[str, int], problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        dp.decode_flow_digest(_digest(**over))
+
+
+def test_decode_flow_digest_names_missing_fields() -> None:
+    fields = _digest()
+    del fields["vmi_id"]
+    with pytest.raises(ValueError, match="vmi_id"):
+        dp.decode_flow_digest(fields)
