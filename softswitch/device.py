@@ -111,7 +111,8 @@ def _digests(program: ir.Program) -> dict[str, list[tuple[str, int]]]:
             layout = digest_layout(t)
         except ValueError as e:
             raise CompileError(f"{c.pos}: error: {e}") from None
-        out[t.name] = layout  # type: ignore[union-attr]
+        assert isinstance(t, (ir.StructT, ir.HeaderT))  # digest_layout checked it
+        out[t.name] = layout
     return out
 
 

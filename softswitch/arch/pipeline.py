@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -53,8 +53,11 @@ class ProgramShapeError(Exception):
 class Replicas(Protocol):
     """What the pipeline reads from the device's PRE state (duck typed: Device)."""
 
-    multicast_groups: Mapping[int, list[Any]]
-    clone_sessions: Mapping[int, Any]
+    @property
+    def multicast_groups(self) -> Mapping[int, Sequence[Any]]: ...
+
+    @property
+    def clone_sessions(self) -> Mapping[int, Any]: ...
 
 
 @dataclass(slots=True)

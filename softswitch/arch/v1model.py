@@ -81,7 +81,7 @@ class PacketContext:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def set_std(std: Struct, name: str, value: int) -> None:
+def set_std(std: Struct, name: str, value: int | str) -> None:
     """Set a standard_metadata field if this v1model version has it (masked to width)."""
     if name not in std.fields:
         return
@@ -90,7 +90,7 @@ def set_std(std: Struct, name: str, value: int) -> None:
         std.fields[name] = value
         return
     w = scalar_width(t)
-    std.fields[name] = value & ((1 << w) - 1) if w else value
+    std.fields[name] = int(value) & ((1 << w) - 1) if w else value
 
 
 def get_std(std: Struct, name: str, default: int = 0) -> Any:
