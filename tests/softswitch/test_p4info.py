@@ -208,3 +208,461 @@ def test_collision_probing_is_linear_and_sorted() -> None:
     ids = {a.preamble.name: a.preamble.id for a in info.actions}
     assert ids["I.a"] == taken
     assert ids["I.b"] == (1 << 24) | ((jenkins_hash("I.b") + 1) & 0xFFFFFF)
+
+
+# ----------------------------------------------------------------------------------
+# The same program through the frontend, compared with p4c's whole P4Info.
+# Source: p4lang/p4c testdata/p4_16_samples/basic_routing-bmv2.p4
+# (SPDX-FileCopyrightText: 2018 VMware, Inc.; SPDX-License-Identifier: Apache-2.0),
+# with the V1Switch instantiation written with positional instead of named arguments
+# (same blocks, same names). Expected: testdata/p4_16_samples_outputs/
+# basic_routing-bmv2.p4.p4info.txtpb as written by p4c (commit 2d948f28).
+
+BASIC_ROUTING_P4 = r"""#include <core.p4>
+#include <v1model.p4>
+
+struct ingress_metadata_t {
+    bit<12> vrf;
+    bit<16> bd;
+    bit<16> nexthop_index;
+}
+
+header ethernet_t {
+    bit<48> dstAddr;
+    bit<48> srcAddr;
+    bit<16> etherType;
+}
+
+header ipv4_t {
+    bit<4>  version;
+    bit<4>  ihl;
+    bit<8>  diffserv;
+    bit<16> totalLen;
+    bit<16> identification;
+    bit<3>  flags;
+    bit<13> fragOffset;
+    bit<8>  ttl;
+    bit<8>  protocol;
+    bit<16> hdrChecksum;
+    bit<32> srcAddr;
+    bit<32> dstAddr;
+}
+
+struct metadata {
+    ingress_metadata_t ingress_metadata;
+}
+
+struct headers {
+    ethernet_t ethernet;
+    ipv4_t     ipv4;
+}
+
+parser ParserImpl(packet_in packet, out headers hdr, inout metadata meta, inout standard_metadata_t standard_metadata) {
+    state parse_ethernet {
+        packet.extract(hdr = hdr.ethernet);
+        transition select(hdr.ethernet.etherType) {
+            16w0x800: parse_ipv4;
+            default: accept;
+        }
+    }
+    state parse_ipv4 {
+        packet.extract(hdr = hdr.ipv4);
+        transition accept;
+    }
+    state start {
+        transition parse_ethernet;
+    }
+}
+
+control egress(inout headers hdr, inout metadata meta, inout standard_metadata_t standard_metadata) {
+    action on_miss() {
+    }
+    action rewrite_src_dst_mac(bit<48> smac, bit<48> dmac) {
+        hdr.ethernet.srcAddr = smac;
+        hdr.ethernet.dstAddr = dmac;
+    }
+    table rewrite_mac {
+        actions = {
+            on_miss;
+            rewrite_src_dst_mac;
+        }
+        key = {
+            meta.ingress_metadata.nexthop_index: exact;
+        }
+        size = 32768;
+    }
+    apply {
+        rewrite_mac.apply();
+    }
+}
+
+control ingress(inout headers hdr, inout metadata meta, inout standard_metadata_t standard_metadata) {
+    action set_vrf(bit<12> vrf) {
+        meta.ingress_metadata.vrf = vrf;
+    }
+    action on_miss() {
+    }
+    action fib_hit_nexthop(bit<16> nexthop_index) {
+        meta.ingress_metadata.nexthop_index = nexthop_index;
+        hdr.ipv4.ttl = hdr.ipv4.ttl - 8w1;
+    }
+    action set_egress_details(bit<9> egress_spec) {
+        standard_metadata.egress_spec = egress_spec;
+    }
+    action set_bd(bit<16> bd) {
+        meta.ingress_metadata.bd = bd;
+    }
+    table bd {
+        actions = {
+            set_vrf;
+        }
+        key = {
+            meta.ingress_metadata.bd: exact;
+        }
+        size = 65536;
+    }
+    table ipv4_fib {
+        actions = {
+            on_miss;
+            fib_hit_nexthop;
+        }
+        key = {
+            meta.ingress_metadata.vrf: exact;
+            hdr.ipv4.dstAddr         : exact;
+        }
+        size = 131072;
+    }
+    table ipv4_fib_lpm {
+        actions = {
+            on_miss;
+            fib_hit_nexthop;
+        }
+        key = {
+            meta.ingress_metadata.vrf: exact;
+            hdr.ipv4.dstAddr         : lpm;
+        }
+        size = 16384;
+    }
+    table nexthop {
+        actions = {
+            on_miss;
+            set_egress_details;
+        }
+        key = {
+            meta.ingress_metadata.nexthop_index: exact;
+        }
+        size = 32768;
+    }
+    table port_mapping {
+        actions = {
+            set_bd;
+        }
+        key = {
+            standard_metadata.ingress_port: exact;
+        }
+        size = 32768;
+    }
+    apply {
+        if (hdr.ipv4.isValid()) {
+            port_mapping.apply();
+            bd.apply();
+            switch (ipv4_fib.apply().action_run) {
+                on_miss: {
+                    ipv4_fib_lpm.apply();
+                }
+            }
+
+            nexthop.apply();
+        }
+    }
+}
+
+control DeparserImpl(packet_out packet, in headers hdr) {
+    apply {
+        packet.emit(hdr = hdr.ethernet);
+        packet.emit(hdr = hdr.ipv4);
+    }
+}
+
+control verifyChecksum(inout headers hdr, inout metadata meta) {
+    apply {
+        verify_checksum(
+        data = { hdr.ipv4.version, hdr.ipv4.ihl, hdr.ipv4.diffserv, hdr.ipv4.totalLen, hdr.ipv4.identification, hdr.ipv4.flags, hdr.ipv4.fragOffset, hdr.ipv4.ttl, hdr.ipv4.protocol, hdr.ipv4.srcAddr, hdr.ipv4.dstAddr },
+        checksum = hdr.ipv4.hdrChecksum,
+        condition = true,
+        algo = HashAlgorithm.csum16);
+    }
+}
+
+control computeChecksum(inout headers hdr, inout metadata meta) {
+    apply {
+        update_checksum(
+        condition = true,
+        data = { hdr.ipv4.version, hdr.ipv4.ihl, hdr.ipv4.diffserv, hdr.ipv4.totalLen, hdr.ipv4.identification, hdr.ipv4.flags, hdr.ipv4.fragOffset, hdr.ipv4.ttl, hdr.ipv4.protocol, hdr.ipv4.srcAddr, hdr.ipv4.dstAddr },
+        algo = HashAlgorithm.csum16,
+        checksum = hdr.ipv4.hdrChecksum);
+    }
+}
+
+V1Switch(ParserImpl(), verifyChecksum(), ingress(), egress(), computeChecksum(), DeparserImpl()) main;
+"""
+
+BASIC_ROUTING_P4INFO_P4C = r"""pkg_info {
+  arch: "v1model"
+}
+tables {
+  preamble {
+    id: 48392551
+    name: "ingress.bd"
+    alias: "bd"
+  }
+  match_fields {
+    id: 1
+    name: "meta.ingress_metadata.bd"
+    bitwidth: 16
+    match_type: EXACT
+  }
+  action_refs {
+    id: 33505590
+  }
+  action_refs {
+    id: 21257015
+    annotations: "@defaultonly"
+    scope: DEFAULT_ONLY
+  }
+  size: 65536
+}
+tables {
+  preamble {
+    id: 41084491
+    name: "ingress.ipv4_fib"
+    alias: "ipv4_fib"
+  }
+  match_fields {
+    id: 1
+    name: "meta.ingress_metadata.vrf"
+    bitwidth: 12
+    match_type: EXACT
+  }
+  match_fields {
+    id: 2
+    name: "hdr.ipv4.dstAddr"
+    bitwidth: 32
+    match_type: EXACT
+  }
+  action_refs {
+    id: 22594144
+  }
+  action_refs {
+    id: 26104220
+  }
+  action_refs {
+    id: 21257015
+    annotations: "@defaultonly"
+    scope: DEFAULT_ONLY
+  }
+  size: 131072
+}
+tables {
+  preamble {
+    id: 42875950
+    name: "ingress.ipv4_fib_lpm"
+    alias: "ipv4_fib_lpm"
+  }
+  match_fields {
+    id: 1
+    name: "meta.ingress_metadata.vrf"
+    bitwidth: 12
+    match_type: EXACT
+  }
+  match_fields {
+    id: 2
+    name: "hdr.ipv4.dstAddr"
+    bitwidth: 32
+    match_type: LPM
+  }
+  action_refs {
+    id: 22594144
+  }
+  action_refs {
+    id: 26104220
+  }
+  action_refs {
+    id: 21257015
+    annotations: "@defaultonly"
+    scope: DEFAULT_ONLY
+  }
+  size: 16384
+}
+tables {
+  preamble {
+    id: 43581057
+    name: "ingress.nexthop"
+    alias: "nexthop"
+  }
+  match_fields {
+    id: 1
+    name: "meta.ingress_metadata.nexthop_index"
+    bitwidth: 16
+    match_type: EXACT
+  }
+  action_refs {
+    id: 22594144
+  }
+  action_refs {
+    id: 19738113
+  }
+  action_refs {
+    id: 21257015
+    annotations: "@defaultonly"
+    scope: DEFAULT_ONLY
+  }
+  size: 32768
+}
+tables {
+  preamble {
+    id: 39645634
+    name: "ingress.port_mapping"
+    alias: "port_mapping"
+  }
+  match_fields {
+    id: 1
+    name: "standard_metadata.ingress_port"
+    bitwidth: 9
+    match_type: EXACT
+  }
+  action_refs {
+    id: 27500220
+  }
+  action_refs {
+    id: 21257015
+    annotations: "@defaultonly"
+    scope: DEFAULT_ONLY
+  }
+  size: 32768
+}
+tables {
+  preamble {
+    id: 40309161
+    name: "egress.rewrite_mac"
+    alias: "rewrite_mac"
+  }
+  match_fields {
+    id: 1
+    name: "meta.ingress_metadata.nexthop_index"
+    bitwidth: 16
+    match_type: EXACT
+  }
+  action_refs {
+    id: 28864280
+  }
+  action_refs {
+    id: 28966416
+  }
+  action_refs {
+    id: 21257015
+    annotations: "@defaultonly"
+    scope: DEFAULT_ONLY
+  }
+  size: 32768
+}
+actions {
+  preamble {
+    id: 21257015
+    name: "NoAction"
+    alias: "NoAction"
+    annotations: "@noWarn(\"unused\")"
+  }
+}
+actions {
+  preamble {
+    id: 33505590
+    name: "ingress.set_vrf"
+    alias: "set_vrf"
+  }
+  params {
+    id: 1
+    name: "vrf"
+    bitwidth: 12
+  }
+}
+actions {
+  preamble {
+    id: 22594144
+    name: "ingress.on_miss"
+    alias: "ingress.on_miss"
+  }
+}
+actions {
+  preamble {
+    id: 26104220
+    name: "ingress.fib_hit_nexthop"
+    alias: "fib_hit_nexthop"
+  }
+  params {
+    id: 1
+    name: "nexthop_index"
+    bitwidth: 16
+  }
+}
+actions {
+  preamble {
+    id: 19738113
+    name: "ingress.set_egress_details"
+    alias: "set_egress_details"
+  }
+  params {
+    id: 1
+    name: "egress_spec"
+    bitwidth: 9
+  }
+}
+actions {
+  preamble {
+    id: 27500220
+    name: "ingress.set_bd"
+    alias: "set_bd"
+  }
+  params {
+    id: 1
+    name: "bd"
+    bitwidth: 16
+  }
+}
+actions {
+  preamble {
+    id: 28864280
+    name: "egress.on_miss"
+    alias: "egress.on_miss"
+  }
+}
+actions {
+  preamble {
+    id: 28966416
+    name: "egress.rewrite_src_dst_mac"
+    alias: "rewrite_src_dst_mac"
+  }
+  params {
+    id: 1
+    name: "smac"
+    bitwidth: 48
+  }
+  params {
+    id: 2
+    name: "dmac"
+    bitwidth: 48
+  }
+}
+type_info {
+}
+"""
+
+
+def test_basic_routing_through_frontend_equals_p4c_output() -> None:
+    from softswitch.device import Device
+
+    loaded = Device.compile(BASIC_ROUTING_P4, "basic_routing-bmv2.p4")
+    ours = build_p4info(loaded.ir)
+    assert ours == p4info_from_text(BASIC_ROUTING_P4INFO_P4C)
+    # and the text is p4c's, byte for byte, after the header comment
+    assert p4info_to_text(ours).split("\n", 3)[3] == BASIC_ROUTING_P4INFO_P4C
