@@ -181,3 +181,52 @@ def test_multicast_replicas_get_egress_rid() -> None:
         [(4, 40, 5), (6, 60, 5)]
     h.dev.multicast_groups.clear()
     assert h.send(1, eth(0, 0, 0x0800)) == []  # an empty / unknown group drops
+
+
+CLONE3 = r"""
+header rep_t { bit<8> keep; bit<8> lose; bit<32> instance_type; bit<16> ingress_port; }
+struct meta_t { bit<8> keep; bit<8> lose; }
+struct headers_t { eth_t eth; rep_t rep; }
+parser P(packet_in pkt, out headers_t hdr, inout meta_t meta, inout standard_metadata_t sm) {
+    state start { pkt.extract(hdr.eth); transition accept; }
+}
+control VC(inout headers_t hdr, inout meta_t meta) { apply { } }
+control I(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t sm) {
+    apply {
+        meta.keep = 5;
+        meta.lose = 6;
+        clone3(CloneType.I2E, 32w9, { meta.keep, sm.ingress_port });
+        sm.egress_spec = 1;
+    }
+}
+control E(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t sm) {
+    apply {
+        hdr.rep.setValid();
+        hdr.rep.keep = meta.keep;
+        hdr.rep.lose = meta.lose;
+        hdr.rep.instance_type = sm.instance_type;
+        hdr.rep.ingress_port = (bit<16>)sm.ingress_port;
+    }
+}
+control CC(inout headers_t hdr, inout meta_t meta) { apply { } }
+control D(packet_out pkt, in headers_t hdr) { apply { pkt.emit(hdr.eth); pkt.emit(hdr.rep); } }
+V1Switch(P(), VC(), I(), E(), CC(), D()) main;
+"""
+
+
+def test_clone3_preserves_the_fields_named_in_its_data() -> None:
+    from softswitch.device import CloneSession, Replica
+
+    h = Harness(CLONE3)
+    h.dev.clone_sessions[9] = CloneSession([Replica(3, 77)], packet_length_bytes=20)
+    outs = h.send(6, eth(0, 0, 0x0800, b"p" * 30))
+    # the clone is enqueued before the original (simple_switch order)
+    assert [p for p, _ in outs] == [3, 1]
+    clone, orig = outs[0][1], outs[1][1]
+    assert struct.unpack("!BBIH", orig[14:22]) == (5, 6, 0, 6)
+    assert len(clone) == 20  # the session truncates
+    assert struct.unpack("!BBIH", clone[14:20] + b"\0\0")[:2] == (5, 0)
+    h.dev.clone_sessions[9] = CloneSession([Replica(3, 77)])
+    clone = h.send(6, eth(0, 0, 0x0800))[0][1]
+    # keep and ingress_port preserved, lose zeroed, instance_type I2E clone
+    assert struct.unpack("!BBIH", clone[14:22]) == (5, 0, 1, 6)
