@@ -97,6 +97,11 @@ class ExprMixin:
                 return ir.Const(e.pos, want, wrap(v, want))
             if isinstance(want, ir.InfIntT):
                 return e
+        if isinstance(have, ir.SerEnumT) and have.underlying == want:
+            # A serializable enum converts implicitly to its underlying type.
+            if isinstance(e, ir.Const):
+                return ir.Const(e.pos, want, e.value)
+            return ir.Cast(e.pos, want, e)
         if isinstance(e, (ir.ListExpr, ir.StructExpr)) and isinstance(want, (ir.StructT, ir.HeaderT)):
             return self._to_struct(e, want, what)
         if isinstance(e, ir.ListExpr) and isinstance(want, ir.TupleT) and len(want.elems) == len(e.items):
@@ -319,6 +324,10 @@ class ExprMixin:
     # ---------------------------------------------------------------- operators
 
     def unify_operands(self: Elaborator, a: ir.Expr, b: ir.Expr, op: str) -> tuple[ir.Expr, ir.Expr]:
+        if isinstance(a.type, ir.SerEnumT) and a.type != b.type:
+            a = self.coerce(a, a.type.underlying, f"operand of '{op}'")
+        if isinstance(b.type, ir.SerEnumT) and a.type != b.type:
+            b = self.coerce(b, b.type.underlying, f"operand of '{op}'")
         if isinstance(a.type, ir.InfIntT) and not isinstance(b.type, ir.InfIntT):
             a = self.coerce(a, b.type, f"operand of '{op}'")
         elif isinstance(b.type, ir.InfIntT) and not isinstance(a.type, ir.InfIntT):
