@@ -31,7 +31,7 @@ from typing import Any, BinaryIO, Protocol
 
 __all__ = [
     "PortSpec", "PortSpecError", "parse_port_spec", "Port", "AfPacketPort", "UnixPort",
-    "UnixPortPeer", "PcapWriter", "PortMap", "attach_ports", "MAX_FRAME",
+    "UnixPortPeer", "PcapWriter", "PortMap", "attach_ports", "restore_vlan", "MAX_FRAME",
 ]
 
 log = logging.getLogger("softswitch.ports")
@@ -47,6 +47,11 @@ PACKET_ADD_MEMBERSHIP = 1
 PACKET_MR_PROMISC = 1
 PACKET_IGNORE_OUTGOING = 23
 PACKET_OUTGOING = 4
+PACKET_AUXDATA = 8
+TP_STATUS_VLAN_VALID = 0x10
+TP_STATUS_VLAN_TPID_VALID = 0x40
+#: struct tpacket_auxdata: status, len, snaplen, mac, net, vlan_tci, vlan_tpid
+_AUXDATA = struct.Struct("=IIIHHHH")
 
 
 class PortSpecError(ValueError):
@@ -150,11 +155,14 @@ class _SocketPort:
     def _accept(self, frame: bytes, addr: Any) -> bool:
         return True
 
+    def _recv(self) -> tuple[bytes, Any]:
+        return self.sock.recvfrom(MAX_FRAME)
+
     def _on_readable(self) -> None:
         # drain what is queued, but yield to the loop after a batch
         for _ in range(64):
             try:
-                frame, addr = self.sock.recvfrom(MAX_FRAME)
+                frame, addr = self._recv()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as e:
@@ -176,6 +184,16 @@ class _SocketPort:
         self.sock.close()
 
 
+def restore_vlan(frame: bytes, status: int, _len: int, _snaplen: int, _mac: int, _net: int,
+                 tci: int, tpid: int) -> bytes:
+    """Re-insert the 802.1Q tag the kernel stripped (``tpacket_auxdata``) after the MACs."""
+    if not status & TP_STATUS_VLAN_VALID or len(frame) < 12:
+        return frame
+    if not status & TP_STATUS_VLAN_TPID_VALID:
+        tpid = 0x8100
+    return frame[:12] + struct.pack("!HH", tpid, tci) + frame[12:]
+
+
 class AfPacketPort(_SocketPort):
     """An AF_PACKET raw socket on ``ifname`` (root or CAP_NET_RAW)."""
 
@@ -193,12 +211,22 @@ class AfPacketPort(_SocketPort):
             sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, mreq)
             with contextlib.suppress(OSError):  # Linux >= 4.20; else filtered in _accept
                 sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+            # VLAN offload moves 802.1Q tags out of the frame into packet metadata;
+            # auxdata gives them back so the P4 parser sees the frame as sent
+            sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
             sock.setblocking(False)
         except OSError as e:
             sock.close()
             raise OSError(f"port {port}@{ifname}: cannot open interface: {e}") from e
         self.sock = sock
+
+    def _recv(self) -> tuple[bytes, Any]:
+        frame, ancdata, _flags, addr = self.sock.recvmsg(MAX_FRAME, socket.CMSG_SPACE(_AUXDATA.size))
+        for level, kind, data in ancdata:
+            if level == SOL_PACKET and kind == PACKET_AUXDATA and len(data) >= _AUXDATA.size:
+                frame = restore_vlan(frame, *_AUXDATA.unpack_from(data))
+        return frame, addr
 
     def _accept(self, frame: bytes, addr: Any) -> bool:
         # addr = (ifname, proto, pkttype, hatype, hwaddr): skip our own transmissions

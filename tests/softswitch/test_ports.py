@@ -22,6 +22,7 @@ from softswitch.ports import (
     UnixPortPeer,
     attach_ports,
     parse_port_spec,
+    restore_vlan,
 )
 
 
@@ -132,6 +133,15 @@ def test_pcap_writer_format(tmp_path: Any) -> None:
     assert struct.unpack("<IIII", data[24:40])[2:] == (3, 3)
 
 
+def test_restore_vlan_from_auxdata() -> None:
+    frame = bytes(range(12)) + b"\x08\x00payload"
+    assert restore_vlan(frame, 0, 0, 0, 0, 0, 0, 0) == frame  # no tag stripped
+    tagged = restore_vlan(frame, 0x10, 0, 0, 0, 0, 0x2005, 0)
+    assert tagged == bytes(range(12)) + b"\x81\x00\x20\x05\x08\x00payload"
+    qinq = restore_vlan(frame, 0x10 | 0x40, 0, 0, 0, 0, 7, 0x88A8)
+    assert qinq[12:16] == b"\x88\xa8\x00\x07"
+
+
 def _can_make_veth() -> str | None:
     if os.geteuid() != 0:
         return "AF_PACKET test needs root (creates a veth pair); not root"
@@ -164,6 +174,13 @@ async def test_afpacket_port_on_veth() -> None:
             while out != frame[::-1]:
                 out = await asyncio.wait_for(got.get(), 5)
             assert any(f == frame for _, f in dev.received)
+            # an 802.1Q-tagged frame arrives with its tag (veth offloads it)
+            tagged = frame[:12] + b"\x81\x00\x00\x2a" + frame[12:]
+            far.send(tagged)
+            out = await asyncio.wait_for(got.get(), 5)
+            while out != tagged[::-1]:
+                out = await asyncio.wait_for(got.get(), 5)
+            assert any(f == tagged for _, f in dev.received)
         finally:
             far.close()
             for c in closables:
