@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from softswitch import ir
+from softswitch.interp.fastvals import copier, maker
 from softswitch.interp.packet import header_layout
 from softswitch.interp.values import Cell, zero_value
 
@@ -297,7 +298,7 @@ class FrameGen:
         """An expression whose compound value is a fresh copy (for assignment / copy-in)."""
         s = self.ex(e)
         if isinstance(e.type, _COMPOUND) and isinstance(e, (ir.VarRef, ir.Member, ir.Index)):
-            return f"_cp({s})"
+            return f"{self.pe.bind(copier(e.type), 'cp')}({s})"
         return s
 
     def _ex_ListExpr(self, e: ir.ListExpr) -> str:
@@ -318,8 +319,7 @@ class FrameGen:
         if isinstance(t, ir.BoolT):
             return "False"
         if isinstance(t, _COMPOUND):
-            return f"{self.pe.bind(zero_value(t), 'Z')}.copy()" if not isinstance(t, ir.TupleT) \
-                else f"_cp({self.pe.bind(zero_value(t), 'Z')})"
+            return f"{self.pe.bind(maker(t), 'mk')}()"
         return repr(zero_value(t))
 
     # ------------------------------------------------------------------ calls
