@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from finsy.proto import p4i
+from finsy.proto import p4i, p4t
 from google.protobuf import text_format
 
 from softswitch import ir
@@ -255,9 +255,9 @@ def collect_names(program: ir.Program) -> ObjectNames:
                 if isinstance(dt, ir.StructT | ir.HeaderT):
                     out.digests.setdefault(dt.name, dt)
 
-    for t in program.types.values():
-        if isinstance(t, ir.HeaderT) and ir.annotation(t.annotations, "controller_header"):
-            out.controller_headers.setdefault(t.name, t)
+    for ty in program.types.values():
+        if isinstance(ty, ir.HeaderT) and ir.annotation(ty.annotations, "controller_header"):
+            out.controller_headers.setdefault(ty.name, ty)
     return out
 
 
@@ -361,10 +361,10 @@ def _width(t: ir.Type) -> int:
 class _TypeInfo:
     """Builds ``type_info`` and P4DataTypeSpecs (p4c's TypeSpecConverter, v1model subset)."""
 
-    def __init__(self, info: p4i.P4TypeInfo) -> None:
+    def __init__(self, info: p4t.P4TypeInfo) -> None:
         self.info = info
 
-    def spec(self, t: ir.Type, out: p4i.P4DataTypeSpec) -> None:
+    def spec(self, t: ir.Type, out: p4t.P4DataTypeSpec) -> None:
         if isinstance(t, ir.BitT):
             out.bitstring.bit.bitwidth = t.width
         elif isinstance(t, ir.IntT):
@@ -411,11 +411,11 @@ class _TypeInfo:
                     m = u.members.add()
                     m.name = fname
                     if isinstance(ftype, ir.HeaderT):
-                        self.spec(ftype, p4i.P4DataTypeSpec())
+                        self.spec(ftype, p4t.P4DataTypeSpec())
                         m.header.name = ftype.name
         elif isinstance(t, ir.StackT):
             if isinstance(t.elem, ir.HeaderT):
-                self.spec(t.elem, p4i.P4DataTypeSpec())
+                self.spec(t.elem, p4t.P4DataTypeSpec())
                 out.header_stack.header.name = t.elem.name
                 out.header_stack.size = t.size
         elif isinstance(t, ir.SerEnumT):
@@ -477,13 +477,13 @@ def build_p4info(program: ir.Program) -> p4i.P4Info:
             mf.name = str(na.args[0]) if na is not None and na.args else k.source_text
             mf.annotations.extend(_annotation_strings(k.annotations))
             mf.bitwidth = _width(k.expr.type)
-            kind = {"exact": p4i.MatchField.EXACT, "lpm": p4i.MatchField.LPM,
-                    "ternary": p4i.MatchField.TERNARY, "range": p4i.MatchField.RANGE,
-                    "optional": p4i.MatchField.OPTIONAL}.get(k.match_kind)
-            if kind is None:
+            mt = {"exact": p4i.MatchField.EXACT, "lpm": p4i.MatchField.LPM,
+                  "ternary": p4i.MatchField.TERNARY, "range": p4i.MatchField.RANGE,
+                  "optional": p4i.MatchField.OPTIONAL}.get(k.match_kind)
+            if mt is None:
                 mf.other_match_type = k.match_kind
             else:
-                mf.match_type = kind
+                mf.match_type = mt
             if isinstance(k.expr.type, ir.SerEnumT):
                 types.ser_enum(k.expr.type)
                 mf.type_name.name = k.expr.type.name
@@ -553,9 +553,9 @@ def build_p4info(program: ir.Program) -> p4i.P4Info:
             dc = info.direct_counters.add()
             preamble(dc.preamble, prefix, cp, inst.annotations)
             dc.spec.unit = _counter_unit(inst.ctor_args[0] if inst.ctor_args else None)
-            owner = names.direct_owner.get(cp)
-            if owner is not None:
-                dc.direct_table_id = ids[(PREFIX_TABLE, owner)]
+            dc_owner = names.direct_owner.get(cp)
+            if dc_owner is not None:
+                dc.direct_table_id = ids[(PREFIX_TABLE, dc_owner)]
         elif kind == "meter":
             m = info.meters.add()
             preamble(m.preamble, prefix, cp, inst.annotations)
@@ -565,9 +565,9 @@ def build_p4info(program: ir.Program) -> p4i.P4Info:
             dm = info.direct_meters.add()
             preamble(dm.preamble, prefix, cp, inst.annotations)
             dm.spec.unit = _meter_unit(inst.ctor_args[0] if inst.ctor_args else None)
-            owner = names.direct_owner.get(cp)
-            if owner is not None:
-                dm.direct_table_id = ids[(PREFIX_TABLE, owner)]
+            dm_owner = names.direct_owner.get(cp)
+            if dm_owner is not None:
+                dm.direct_table_id = ids[(PREFIX_TABLE, dm_owner)]
         elif kind == "register":
             r = info.registers.add()
             preamble(r.preamble, prefix, cp, inst.annotations)
@@ -627,8 +627,10 @@ _HEADER = "# proto-file: p4/config/v1/p4info.proto\n# proto-message: p4.config.v
 
 def p4info_to_text(info: p4i.P4Info) -> str:
     """Text format, with the header comment p4c writes."""
-    return _HEADER + text_format.MessageToString(info)
+    return _HEADER + str(text_format.MessageToString(info))
 
 
 def p4info_from_text(text: str) -> p4i.P4Info:
-    return text_format.Parse(text, p4i.P4Info())
+    info = p4i.P4Info()
+    text_format.Parse(text, info)
+    return info

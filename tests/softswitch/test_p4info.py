@@ -666,3 +666,25 @@ def test_basic_routing_through_frontend_equals_p4c_output() -> None:
     assert ours == p4info_from_text(BASIC_ROUTING_P4INFO_P4C)
     # and the text is p4c's, byte for byte, after the header comment
     assert p4info_to_text(ours).split("\n", 3)[3] == BASIC_ROUTING_P4INFO_P4C
+
+
+def test_type_info_for_nested_digest_types() -> None:
+    h = ir.HeaderT("h_t", (("a", B(8)), ("b", ir.IntT(4))))
+    u = ir.HeaderUnionT("u_t", (("h", h),))
+    color = ir.SerEnumT("color_t", B(8), (("RED", 1), ("BLUE", 2)))
+    dt = ir.StructT("d_t", (("h", h), ("u", u), ("s", ir.StackT(h, 2)), ("f", ir.BoolT()), ("c", color)))
+    call = ir.CallStmt(P, ir.ExternFunctionCall(
+        P, ir.VoidT(), "digest", (ir.Arg("in", ir.Const(P, B(32), 1)), ir.Arg("in", ir.VarRef(P, dt, "d"))), (dt,)))
+    prog = _program([_control("I", [], [], apply=ir.Block(P, (call,)))])
+    info = build_p4info(prog)
+    ti = info.type_info
+    members = {m.name: m.type_spec for m in ti.structs["d_t"].members}
+    assert members["h"].header.name == "h_t"
+    assert members["u"].header_union.name == "u_t"
+    assert (members["s"].header_stack.header.name, members["s"].header_stack.size) == ("h_t", 2)
+    assert members["f"].HasField("bool")
+    assert members["c"].serializable_enum.name == "color_t"
+    assert (ti.headers["h_t"].members[0].name, ti.headers["h_t"].members[0].type_spec.bit.bitwidth) == ("a", 8)
+    assert ti.headers["h_t"].members[1].type_spec.int.bitwidth == 4
+    assert ti.header_unions["u_t"].members[0].header.name == "h_t"
+    assert [(m.name, m.value) for m in ti.serializable_enums["color_t"].members] == [("RED", b"\x01"), ("BLUE", b"\x02")]
