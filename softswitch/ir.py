@@ -153,6 +153,9 @@ class HeaderT(Type):
     name: str
     fields: tuple[tuple[str, Type], ...]
     annotations: tuple[Annotation, ...] = ()
+    # Per-field annotations (e.g. @field_list(1)), parallel to ``fields``; not part of
+    # the type's identity.
+    field_annotations: tuple[tuple[Annotation, ...], ...] = field(default=(), compare=False)
 
     def field_type(self, name: str) -> Type:
         for n, t in self.fields:
@@ -166,6 +169,9 @@ class StructT(Type):
     name: str
     fields: tuple[tuple[str, Type], ...]
     annotations: tuple[Annotation, ...] = ()
+    # Per-field annotations (e.g. @field_list(1)), parallel to ``fields``; not part of
+    # the type's identity.
+    field_annotations: tuple[tuple[Annotation, ...], ...] = field(default=(), compare=False)
 
     def field_type(self, name: str) -> Type:
         for n, t in self.fields:
@@ -179,6 +185,9 @@ class HeaderUnionT(Type):
     name: str
     fields: tuple[tuple[str, Type], ...]
     annotations: tuple[Annotation, ...] = ()
+    # Per-field annotations (e.g. @field_list(1)), parallel to ``fields``; not part of
+    # the type's identity.
+    field_annotations: tuple[tuple[Annotation, ...], ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -154,6 +154,7 @@ class Elaborator(ExprMixin, CallMixin, BlockMixin):
         elif k in ("header_decl", "struct_decl", "union_decl"):
             name = self.name_of(parts[0])
             fields: list[tuple[str, ir.Type]] = []
+            field_annos: list[tuple[ir.Annotation, ...]] = []
             for f in parts[1:]:
                 fp = self.parts(f)
                 fname = self.name_of(fp[1])
@@ -165,8 +166,9 @@ class Elaborator(ExprMixin, CallMixin, BlockMixin):
                                         f"{type_str(ft)}; header fields must be bit<N>, int<N>, varbit<N>, "
                                         "bool or a serializable enum")
                 fields.append((fname, ft))
+                field_annos.append(self.annos(f))
             cls = {"header_decl": ir.HeaderT, "struct_decl": ir.StructT, "union_decl": ir.HeaderUnionT}[k]
-            self.declare_type(name, cls(name, tuple(fields), self.annos(d)), p)
+            self.declare_type(name, cls(name, tuple(fields), self.annos(d), tuple(field_annos)), p)
         elif k == "enum_decl":
             name = self.name_of(parts[0])
             self.declare_type(name, ir.EnumT(name, tuple(self.name_of(n) for n in parts[1].children)), p)

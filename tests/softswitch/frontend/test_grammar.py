@@ -329,3 +329,13 @@ V1Switch(P(), VC(), I(), E(), CC(), D()) main;
     inner = p.controls["I"].locals[0]
     assert isinstance(inner, ir.Instance) and inner.ctor_args[0].value == 3  # type: ignore[attr-defined]
     assert p.controls["Inner"].ctor_params[0].name == "inc"
+
+
+def test_field_annotations_are_kept(p4: P4) -> None:
+    p = p4(decls="struct fl_t { @field_list(1, 2) bit<8> a; bit<8> b; @field_list(2) bool c; }")
+    s = p.types["fl_t"]
+    assert isinstance(s, ir.StructT)
+    assert [[(a.name, a.args) for a in fa] for fa in s.field_annotations] == [
+        [("field_list", (1, 2))], [], [("field_list", (2,))]]
+    std = p.types["standard_metadata_t"]
+    assert isinstance(std, ir.StructT) and std.field_annotations[5][0].args == ("queueing_metadata.enq_timestamp",)
