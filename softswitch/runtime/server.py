@@ -119,6 +119,7 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
         self._idle_task: asyncio.Task[None] | None = None
         self.digests = DigestQueue(self._send_to_primary)
         self.port = 0
+        self._sweep_no = 0
         device.on_digest = self._on_digest
         device.on_packet_in = self._on_packet_in
 
@@ -247,13 +248,15 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
                 log.exception("idle timeout sweep failed")
 
     def sweep_idle(self) -> int:
-        """One scan; sends an IdleTimeoutNotification listing every idle entry not
-        reported in the last interval. Returns the number of entries reported."""
+        """One ageing sweep, as BMv2's AgeingMonitor: every entry idle for longer than
+        its ``idle_timeout_ns`` is reported, except those reported by the previous
+        sweep; so an entry that stays idle is reported every second sweep (2 s with
+        BMv2's default 1 s interval) and never deleted. Returns the number reported."""
         pipe = self.pipeline
         if pipe is None:
             return 0
+        self._sweep_no += 1
         now = time.monotonic_ns()
-        interval = int(self.idle_sweep_interval * 1e9)
         msg = p4r.StreamMessageResponse()
         n = 0
         for info in pipe.tables.values():
@@ -265,8 +268,9 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
             for e in model.entries():
                 if e.idle_timeout_ns <= 0 or now - e.last_hit_ns < e.idle_timeout_ns:
                     continue
-                if e.last_notified_ns > e.last_hit_ns and now - e.last_notified_ns < interval:
-                    continue
+                if e.extra.get("idle_reported_sweep") == self._sweep_no - 1 and e.last_notified_ns > e.last_hit_ns:
+                    continue  # reported by the previous sweep
+                e.extra["idle_reported_sweep"] = self._sweep_no
                 e.last_notified_ns = now
                 out = tables.encode_entry(pipe, info, e, p4r.TableEntry())
                 out.ClearField("counter_data")

@@ -377,3 +377,15 @@ async def test_idle_timeout_on_table_without_support_is_invalid(primed: Client) 
     with pytest.raises(WriteFailed) as ei:
         await primed.write((INS, e))
     assert ei.value.codes == [rpc_code.INVALID_ARGUMENT]
+
+
+async def test_idle_sweeps_follow_bmv2_every_other_sweep(primed: Client, server: P4RuntimeServer) -> None:
+    server.idle_sweep_interval = 3600.0  # the periodic task sleeps; sweeps are driven by hand
+    await asyncio.sleep(0.1)  # let an already scheduled sweep run
+    await primed.write((INS, acl_entry(0x0A000000, 0xFF000000, idle_ns=1)))
+    await asyncio.sleep(0.01)
+    assert [server.sweep_idle() for _ in range(5)] == [1, 0, 1, 0, 1]
+    assert server.pipeline is not None
+    (e,) = server.pipeline.loaded.compiled.tables["MyIngress.acl"].entries()
+    e.last_hit_ns = 10**30  # "hit" in the future: not idle
+    assert server.sweep_idle() == 0
