@@ -6,12 +6,14 @@ Used by hash / checksum (which serialise a field list the way BMv2 does), by dig
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from softswitch import ir
 from softswitch.interp.values import Header, HeaderUnion, Stack, Struct
 
-__all__ = ["scalar_width", "to_unsigned", "flatten", "header_bytes", "valid_header_bytes"]
+__all__ = ["scalar_width", "to_unsigned", "flatten", "header_bytes", "valid_header_bytes",
+           "make_packer", "make_valid_bytes"]
 
 
 def scalar_width(t: ir.Type) -> int | None:
@@ -74,8 +76,20 @@ def flatten(value: Any, t: ir.Type, out: list[tuple[int, int]] | None = None) ->
     raise TypeError(f"cannot serialise a value of type {t} into bits")
 
 
+_HEADER_BYTES: dict[int, tuple[ir.HeaderT, int]] = {}
+
+
 def header_bytes(t: ir.HeaderT) -> int:
     """Size of a header on the wire in bytes (varbit counted at maximum width)."""
+    hit = _HEADER_BYTES.get(id(t))
+    if hit is not None and hit[0] is t:
+        return hit[1]
+    n = _header_bytes(t)
+    _HEADER_BYTES[id(t)] = (t, n)  # keeps t alive, so the id stays unique
+    return n
+
+
+def _header_bytes(t: ir.HeaderT) -> int:
     bits = 0
     for _, ft in t.fields:
         w = scalar_width(ft)
@@ -96,3 +110,89 @@ def valid_header_bytes(value: Any) -> int:
     if isinstance(value, Stack):
         return sum(valid_header_bytes(v) for v in value.elems)
     return 0
+
+
+# ------------------------------------------------------------------ precompiled
+#
+# The per-packet paths (hash / checksum inputs, the length register) run these
+# closures built once per call site / type instead of walking types per packet.
+
+_Packer = Callable[[Any, int, int], tuple[int, int]]
+
+
+def _packer(t: ir.Type) -> _Packer:
+    w = scalar_width(t)
+    if w is not None:
+        mask = (1 << w) - 1
+
+        def scalar(v: Any, acc: int, n: int) -> tuple[int, int]:
+            return (acc << w) | (int(v) & mask), n + w
+        return scalar
+    if isinstance(t, ir.VarbitT):
+        return _packer(ir.BitT(t.max_width))
+    if isinstance(t, ir.HeaderT):
+        parts = [(name, _packer(ft)) for name, ft in t.fields]
+
+        def header(v: Any, acc: int, n: int) -> tuple[int, int]:
+            if not v.valid:
+                return acc, n
+            f = v.fields
+            for name, p in parts:
+                acc, n = p(f[name], acc, n)
+            return acc, n
+        return header
+    if isinstance(t, (ir.StructT, ir.HeaderUnionT)):
+        sparts = [(name, _packer(ft)) for name, ft in t.fields]
+
+        def struct(v: Any, acc: int, n: int) -> tuple[int, int]:
+            f = v.fields
+            for name, p in sparts:
+                acc, n = p(f[name], acc, n)
+            return acc, n
+        return struct
+    if isinstance(t, ir.StackT):
+        ep = _packer(t.elem)
+
+        def stack(v: Any, acc: int, n: int) -> tuple[int, int]:
+            for e in v.elems:
+                acc, n = ep(e, acc, n)
+            return acc, n
+        return stack
+    if isinstance(t, ir.TupleT):
+        tparts = [_packer(et) for et in t.elems]
+
+        def tup(v: Any, acc: int, n: int) -> tuple[int, int]:
+            for item, p in zip(v, tparts, strict=True):
+                acc, n = p(item, acc, n)
+            return acc, n
+        return tup
+    raise TypeError(f"cannot serialise a value of type {t} into bits")
+
+
+def make_packer(t: ir.Type) -> Callable[[Any], bytes]:
+    """A function serialising values of type ``t`` exactly like
+    ``hashes.pack_bits(flatten(v, t))`` (BMv2's field-list bytes)."""
+    p = _packer(t)
+
+    def pack(v: Any) -> bytes:
+        acc, n = p(v, 0, 0)
+        if n == 0:
+            return b""
+        pad = (-n) % 8
+        return (acc << pad).to_bytes((n + pad) // 8, "big")
+    return pack
+
+
+def make_valid_bytes(t: ir.Type) -> Callable[[Any], int]:
+    """A function equal to :func:`valid_header_bytes` for values of type ``t``."""
+    if isinstance(t, ir.HeaderT):
+        size = header_bytes(t)
+        return lambda v: size if v.valid else 0
+    if isinstance(t, (ir.StructT, ir.HeaderUnionT)):
+        parts = [(name, make_valid_bytes(ft)) for name, ft in t.fields
+                 if isinstance(ft, (ir.HeaderT, ir.StructT, ir.HeaderUnionT, ir.StackT))]
+        return lambda v: sum(fn(v.fields[name]) for name, fn in parts)
+    if isinstance(t, ir.StackT):
+        ef = make_valid_bytes(t.elem)
+        return lambda v: sum(ef(e) for e in v.elems)
+    return lambda v: 0

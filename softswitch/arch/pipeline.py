@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from softswitch import ir
-from softswitch.arch.bits import valid_header_bytes
+from softswitch.arch.bits import make_valid_bytes
 from softswitch.arch.fieldlists import FieldPath
 from softswitch.arch.v1model import (
     DROP_PORT,
@@ -129,6 +129,7 @@ class Pipeline:
         self.hdr_type: ir.Type = pdecl.params[1].type
         self.meta_type: ir.Type = pdecl.params[2].type
         self.std_type: ir.Type = pdecl.params[3].type
+        self._valid_bytes = make_valid_bytes(self.hdr_type)
         self.compiled = compiled
         self.pre = pre
         self.clock_ns = clock_ns
@@ -194,7 +195,7 @@ class Pipeline:
         ingress_length = len(job.frame)
         ctx = PacketContext(packet_length=ingress_length, now_ns=now, std=std, stage="parser")
         hdr, err, payload = self._parse(job.frame, std, meta, ctx)
-        parsed_bytes = valid_header_bytes(hdr)
+        parsed_bytes = self._valid_bytes(hdr)
         # a parser error does not drop the packet: BMv2 records it and runs ingress
         set_std(std, "parser_error", err)
         ctx.payload = payload
@@ -205,7 +206,7 @@ class Pipeline:
 
         # BMv2's packet-length register: ingress length adjusted by headers made
         # valid / invalid during ingress
-        length_reg = max(0, ingress_length + valid_header_bytes(hdr) - parsed_bytes)
+        length_reg = max(0, ingress_length + self._valid_bytes(hdr) - parsed_bytes)
         egress_spec = int(get_std(std, "egress_spec"))
         mgid = int(get_std(std, "mcast_grp"))
 
@@ -291,9 +292,9 @@ class Pipeline:
         set_std(std, "packet_length", job.length_reg)
         ctx = PacketContext(packet_length=job.ingress_length, now_ns=now, std=std, stage="egress",
                             payload=job.payload, truncate=job.truncate)
-        before = valid_header_bytes(hdr)
+        before = self._valid_bytes(hdr)
         self.compiled.run_control(self.egress, [hdr, meta, std], ctx)
-        length_reg = max(0, job.length_reg + valid_header_bytes(hdr) - before)
+        length_reg = max(0, job.length_reg + self._valid_bytes(hdr) - before)
 
         # EGRESS CLONING: headers as they are now, metadata reset except preserved
         if ctx.clone is not None:

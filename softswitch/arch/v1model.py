@@ -16,7 +16,7 @@ from typing import Any
 
 from softswitch import ir
 from softswitch.arch import hashes
-from softswitch.arch.bits import flatten, scalar_width, to_unsigned
+from softswitch.arch.bits import make_packer, scalar_width, to_unsigned
 from softswitch.arch.externs import (
     GREEN,
     ActionProfileState,
@@ -81,16 +81,29 @@ class PacketContext:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+_STD_MASKS: dict[int, tuple[ir.StructT, dict[str, int | None]]] = {}
+
+
+def _std_masks(t: ir.StructT) -> dict[str, int | None]:
+    hit = _STD_MASKS.get(id(t))
+    if hit is not None and hit[0] is t:
+        return hit[1]
+    masks: dict[str, int | None] = {}
+    for name, ft in t.fields:
+        w = scalar_width(ft)
+        masks[name] = (1 << w) - 1 if w else None
+    _STD_MASKS[id(t)] = (t, masks)
+    return masks
+
+
 def set_std(std: Struct, name: str, value: int | str) -> None:
-    """Set a standard_metadata field if this v1model version has it (masked to width)."""
-    if name not in std.fields:
+    """Set a standard_metadata field if this v1model version has it (masked to width;
+    error / enum fields are stored as they are)."""
+    masks = _std_masks(std.type)
+    if name not in masks:
         return
-    t = std.type.field_type(name)
-    if isinstance(t, ir.ErrorT):
-        std.fields[name] = value
-        return
-    w = scalar_width(t)
-    std.fields[name] = int(value) & ((1 << w) - 1) if w else value
+    mask = masks[name]
+    std.fields[name] = int(value) & mask if mask is not None else value
 
 
 def get_std(std: Struct, name: str, default: int = 0) -> Any:
@@ -243,8 +256,8 @@ class V1Model:
         if isinstance(obj, DirectMeter) and m == "read":
             return lambda ctx, args: _set_cell(args[0], GREEN)
         if ext == "Checksum16" and m == "get":
-            dt = call.args[0].expr.type
-            return lambda ctx, args: hashes.csum16(hashes.pack_bits(flatten(args[0], dt)))
+            pack0 = make_packer(call.args[0].expr.type)
+            return lambda ctx, args: hashes.csum16(pack0(args[0]))
         raise ValueError(f"{call.pos}: {ext}.{m}() is not supported by softswitch's v1model")
 
     # ------------------------------------------------------------- functions
@@ -306,10 +319,10 @@ def _b_mark_to_drop(arch: V1Model, call: ir.ExternFunctionCall) -> ExternFn:
 
 def _b_hash(arch: V1Model, call: ir.ExternFunctionCall) -> ExternFn:
     out_w = _out_width(call.args[0].expr)
-    dt = call.args[3].expr.type
+    pack = make_packer(call.args[3].expr.type)
 
     def hash_(ctx: PacketContext, args: list[Any]) -> None:
-        data = hashes.pack_bits(flatten(args[3], dt))
+        data = pack(args[3])
         h = hashes.compute(_enum(args[1]), data)
         _set_cell(args[0], hashes.hash_result(h, int(args[2]), int(args[4]), out_w))
     return hash_
@@ -318,13 +331,13 @@ def _b_hash(arch: V1Model, call: ir.ExternFunctionCall) -> ExternFn:
 def _checksum_binders(with_payload: bool) -> tuple[Callable[[V1Model, ir.ExternFunctionCall], ExternFn],
                                                    Callable[[V1Model, ir.ExternFunctionCall], ExternFn]]:
     def b_verify(arch: V1Model, call: ir.ExternFunctionCall) -> ExternFn:
-        dt = call.args[1].expr.type
+        pack = make_packer(call.args[1].expr.type)
         cw = _out_width(call.args[2].expr)
 
         def verify_checksum(ctx: PacketContext, args: list[Any]) -> None:
             if not args[0]:
                 return
-            data = hashes.pack_bits(flatten(args[1], dt))
+            data = pack(args[1])
             if with_payload:
                 data += ctx.payload
             got = hashes.compute(_enum(args[3]), data) & ((1 << cw) - 1)
@@ -333,13 +346,13 @@ def _checksum_binders(with_payload: bool) -> tuple[Callable[[V1Model, ir.ExternF
         return verify_checksum
 
     def b_update(arch: V1Model, call: ir.ExternFunctionCall) -> ExternFn:
-        dt = call.args[1].expr.type
+        pack = make_packer(call.args[1].expr.type)
         cw = _out_width(call.args[2].expr)
 
         def update_checksum(ctx: PacketContext, args: list[Any]) -> None:
             if not args[0]:
                 return
-            data = hashes.pack_bits(flatten(args[1], dt))
+            data = pack(args[1])
             if with_payload:
                 data += ctx.payload
             _set_cell(args[2], hashes.compute(_enum(args[3]), data) & ((1 << cw) - 1))

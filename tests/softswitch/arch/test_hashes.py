@@ -100,3 +100,16 @@ def test_header_sizes() -> None:
     v = Struct(s_t, {"x": Header(H, True, {"a": 0, "b": 0, "s": 0}), "y": Header(H, False, {"a": 0, "b": 0, "s": 0})})
     assert header_bytes(H) == 3
     assert valid_header_bytes(v) == 3
+
+
+@given(st.integers(0, 15), st.integers(0, 4095), st.integers(-128, 127), st.booleans(), st.integers(0, 255))
+def test_precompiled_packer_equals_flatten(a: int, b: int, s: int, valid: bool, x: int) -> None:
+    from softswitch.arch.bits import make_packer, make_valid_bytes
+
+    t = ir.TupleT((ir.BitT(8), H, ir.BoolT(), ir.IntT(4)))
+    v = [x, Header(H, valid, {"a": a, "b": b, "s": s}), valid, -3]
+    assert make_packer(t)(v) == hashes.pack_bits(flatten(v, t))
+    s_t = ir.StructT("hs", (("x", H), ("n", ir.BitT(8)), ("y", H)))
+    sv = Struct(s_t, {"x": Header(H, valid, {"a": 0, "b": 0, "s": 0}), "n": 1,
+                      "y": Header(H, True, {"a": 0, "b": 0, "s": 0})})
+    assert make_valid_bytes(s_t)(sv) == valid_header_bytes(sv) == (6 if valid else 3)
