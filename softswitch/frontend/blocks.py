@@ -269,6 +269,7 @@ class BlockMixin:
         params = self.params(parts[1])
         inner = sc.child()
         bound = []
+        readonly_before = set(self.readonly)
         for q in params:
             # Parameters of different actions may share a slot (they are bound at each
             # call); they must not collide with the control's own names.
@@ -290,6 +291,9 @@ class BlockMixin:
         decl = ir.ActionDecl(u, tuple(bound), ir.Block(p, ()), self.annos(c), orig, p)
         sc.syms[orig] = Sym("action", u, None, False, decl=decl)  # visible in its own body? no: set after
         body = self.block(parts[2], inner)
+        # Read-only-ness of a parameter slot holds only inside this action (another
+        # action may have an inout parameter of the same name).
+        self.readonly = readonly_before
         self.action_param_names.update(q.name for q in bound)
         decl = ir.ActionDecl(u, tuple(bound), body, self.annos(c), orig, p)
         sc.syms[orig] = Sym("action", u, None, False, decl=decl)

@@ -130,3 +130,11 @@ def test_params_keep_names_and_readonly_in_params(p4: P4) -> None:
     d = p.controls["D"]
     assert [(q.name, q.direction) for q in d.params] == [("pkt", ""), ("hdr", "in")]
     assert p.parsers["P"].params[0].type == ir.ExternT("packet_in")
+
+
+def test_readonly_parameter_is_per_action(p4: P4) -> None:
+    p = p4(decls="action ga(inout bit<8> v) { v = 2; }",
+           locals_="action a1(bit<8> v) { meta.m8 = v; }\n    action a2(inout bit<8> v) { v = 1; }",
+           apply="a2(meta.m8);")
+    a2 = p.controls["I"].actions[1]
+    assert a2.params[0].name == "v" and isinstance(a2.body.stmts[0], ir.Assign)
