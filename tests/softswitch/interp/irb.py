@@ -129,6 +129,28 @@ class FakeArch:
         raise NotImplementedError(call.name)
 
 
+class MiniV1:
+    """Just enough of v1model for these tests: mark_to_drop, counters, no-op checksums."""
+
+    def __init__(self) -> None:
+        self.counts: list[tuple[str, int]] = []
+
+    def instantiate(self, cp_name: str, inst: ir.Instance) -> object:
+        return cp_name
+
+    def bind_method(self, obj: Any, call: ir.ExternMethodCall) -> Any:
+        if call.method == "count":
+            return lambda ctx, args: self.counts.append((obj, args[0] if args else -1))
+        return lambda ctx, args: None
+
+    def bind_function(self, call: ir.ExternFunctionCall) -> Any:
+        if call.name == "mark_to_drop":
+            def drop(ctx: Any, args: list[Any]) -> None:
+                args[0].value.fields["egress_spec"] = 511
+            return drop
+        return lambda ctx, args: None
+
+
 def run_expr(e: ir.Expr, env: dict[str, tuple[ir.Type, Any]] | None = None) -> Any:
     """Evaluate expression ``e`` in a control whose inout params are ``env``'s variables."""
     env = env or {}

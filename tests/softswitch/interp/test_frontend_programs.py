@@ -6,35 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from irb import Ctx
+from irb import Ctx, MiniV1
 
 from softswitch import ir
 from softswitch.frontend import load_program
 from softswitch.interp import PacketIn, PacketOut, compile_program
 from softswitch.interp.tables import Exact, Lpm, TableEntry, Ternary
-
-
-class MiniV1:
-    """Just enough of v1model for these tests: mark_to_drop, counters, no-op checksums."""
-
-    def __init__(self) -> None:
-        self.counts: list[tuple[str, int]] = []
-
-    def instantiate(self, cp_name: str, inst: ir.Instance) -> object:
-        return cp_name
-
-    def bind_method(self, obj: Any, call: ir.ExternMethodCall) -> Any:
-        if call.method == "count":
-            return lambda ctx, args: self.counts.append((obj, args[0] if args else -1))
-        return lambda ctx, args: None
-
-    def bind_function(self, call: ir.ExternFunctionCall) -> Any:
-        if call.name == "mark_to_drop":
-            def drop(ctx: Any, args: list[Any]) -> None:
-                args[0].value.fields["egress_spec"] = 511
-            return drop
-        return lambda ctx, args: None
-
 
 PRELUDE = """
 #include <core.p4>
