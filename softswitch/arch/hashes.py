@@ -83,11 +83,12 @@ def crc8(data: bytes) -> int:
 def csum16(data: bytes) -> int:
     if len(data) % 2:
         data = data + b"\x00"
-    total = 0
-    for i in range(0, len(data), 2):
-        total += (data[i] << 8) | data[i + 1]
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
+    # the one's complement sum of 16-bit words is the number mod 0xFFFF (2**16 == 1),
+    # except that a non-zero multiple of 0xFFFF folds to 0xFFFF, not 0
+    n = int.from_bytes(data, "big")
+    total = n % 0xFFFF
+    if total == 0 and n:
+        total = 0xFFFF
     return (~total) & 0xFFFF
 
 

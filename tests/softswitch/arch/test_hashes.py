@@ -58,6 +58,21 @@ def test_csum16_ipv4_header_example() -> None:
     assert hashes.csum16(full) == 0
 
 
+def _csum16_loop(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\x00"
+    total = 0
+    for i in range(0, len(data), 2):
+        total += (data[i] << 8) | data[i + 1]
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+@given(st.binary(max_size=80) | st.sampled_from([b"\xff\xff", b"\xff\xff\xff\xff", b"", b"\0\0"]))
+def test_csum16_equals_word_loop(data: bytes) -> None:
+    assert hashes.csum16(data) == _csum16_loop(data)
+
+
 def test_csum16_pads_odd_length_at_the_end() -> None:
     assert hashes.csum16(b"\x01") == (~0x0100) & 0xFFFF
 
