@@ -202,3 +202,23 @@ def test_defines_and_include_dirs(tmp_path: Path) -> None:
     assert "'WIDTH' is not declared" in str(ei.value)
     p = load_program(src, "t.p4", include_dirs=[str(tmp_path)], defines=["WIDTH=8w7"])
     assert p.constants["FROM_DIR"].value == 7  # type: ignore[union-attr]
+
+
+def test_line_directive_in_source_is_honoured() -> None:
+    src = program_text(apply="#line 500 \"virtual.p4\"\nmeta.m8 = 999;")
+    err = _error(src)
+    (d,) = err.diagnostics
+    assert (d.pos.file, d.pos.line) == ("virtual.p4", 500)
+
+
+def test_internal_errors_become_diagnostics(monkeypatch: pytest.MonkeyPatch) -> None:
+    from softswitch.frontend import elaborate
+
+    def boom(self: object, *args: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(elaborate.Elaborator, "function_decl", boom)
+    src = program_text(decls="bit<8> f(in bit<8> x) { return x; }")
+    line, col = line_col(src, "bit<8> f(")
+    err = _error(src)
+    assert f"t.p4:{line}:{col}: error: internal: RuntimeError: boom" in str(err).splitlines()
