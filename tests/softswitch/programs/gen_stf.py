@@ -258,6 +258,35 @@ def parser_error() -> None:
     ])
 
 
+def acl() -> None:
+    def pkt(dst: str, proto: int, dport: int) -> str:
+        l4 = TCP(sport=1, dport=dport) if proto == 6 else UDP(sport=1, dport=dport)
+        return hx(Ether(dst="00:00:00:00:00:02", src="00:00:00:00:00:01") / IP(src="10.0.0.1", dst=dst) / l4)
+
+    web = pkt("10.1.2.3", 6, 443)
+    dns = pkt("10.1.2.3", 17, 53)
+    other = pkt("10.9.9.9", 6, 22)
+    write("acl", [
+        "# STF priorities as in BMv2's CLI: the LOWER number wins",
+        "add MyIngress.acl 10 hdr.ipv4.dstAddr:0x0a010000&&&0xffff0000 hdr.ipv4.protocol:0x06&&&0xff "
+        "hdr.l4.dstPort:400..500 MyIngress.to_port(port:2)",
+        "add MyIngress.acl 20 hdr.ipv4.dstAddr:0x0a000000&&&0xff000000 hdr.ipv4.protocol:0&&&0 "
+        "hdr.l4.dstPort:0..65535 MyIngress.to_port(port:3)",
+        "add MyIngress.acl 5 hdr.ipv4.dstAddr:0x0a010203&&&0xffffffff hdr.ipv4.protocol:0x11&&&0xff "
+        "hdr.l4.dstPort:53..53 MyIngress.to_port(port:4)",
+        f"packet 1 {web}",
+        f"expect 2 {web}$",
+        f"packet 1 {dns}",
+        f"expect 4 {dns}$",
+        f"packet 1 {other}",
+        f"expect 3 {other}$",
+        "# outside 10/8 with the default changed from drop to port 5",
+        "setdefault MyIngress.acl MyIngress.to_port(port:5)",
+        f"packet 1 {pkt('192.168.1.1', 6, 80)}",
+        f"expect 5 {pkt('192.168.1.1', 6, 80)}$",
+    ])
+
+
 if __name__ == "__main__":
-    for fn in (l3_forward, tunnel, firewall, ecmp, source_routing, calc, mcast_clone, digest, parser_error):
+    for fn in (acl, l3_forward, tunnel, firewall, ecmp, source_routing, calc, mcast_clone, digest, parser_error):
         fn()
