@@ -180,8 +180,8 @@ class _Block:
             add(n)
         self.slots = slots
         self.frame: list[Any] = [None] * (len(slots) + 1)
-        for p, a in zip(decl.ctor_params, ctor_args, strict=False):
-            self.frame[slots[p.name]] = _const_value(a)
+        for p, carg in zip(decl.ctor_params, ctor_args, strict=False):
+            self.frame[slots[p.name]] = _const_value(carg)
         self.frame_name = pc.pe.bind(self.frame, "F")
         self.param_slots = tuple(slots[p.name] for p in decl.params)
         self.gen = FrameGen(pc.pe, slots, self, f"{'parser' if isinstance(decl, ir.ParserDecl) else 'control'} {self.name}")

@@ -63,7 +63,9 @@ class HeaderLayout:
             shift -= w
             fields.append((name, shift, (1 << w) - 1))
         self.fields = tuple(fields)
-        self.unpack, self.pack = _gen_codec(t, self.fields) if self.varbit is None else (None, None)
+        codec: tuple[Any, Any] = _gen_codec(t, self.fields) if self.varbit is None else (None, None)
+        self.unpack: Any = codec[0]
+        self.pack: Any = codec[1]
 
 
 def _gen_codec(t: ir.HeaderT, fields: tuple[tuple[str, int, int], ...]) -> tuple[Any, Any]:

@@ -197,7 +197,7 @@ class Table:
         else:
             self._mode = "exact"
             self._exact: dict[tuple[int, ...], TableEntry] = {}
-            self.lookup = self._exact.get  # type: ignore[method-assign]
+            self.lookup = self._exact.get  # type: ignore[method-assign,assignment]
 
     # ------------------------------------------------------------------ validation
 
