@@ -118,6 +118,9 @@ class FrameGen:
         self.slots = slots
         self.r = resolver
         self.where = where
+        # in a parser, stack .next/.last out of range reject with StackOutOfBounds; in a
+        # control (value undefined by the spec) they read a fresh invalid header
+        self.in_parser = where.startswith("parser ")
         self._tmp = 0
 
     def fail(self, msg: str, pos: ir.Pos = ir.NOPOS) -> CompileFailure:
@@ -175,9 +178,9 @@ class FrameGen:
             if e.member == "size":
                 return str(bt.size)
             if e.member == "next":
-                return f"_stk_next({b})"
+                return f"_stk_next({b})" if self.in_parser else f"_stk_get({b}, {b}.next_index)"
             if e.member == "last":
-                return f"_stk_last({b})"
+                return f"_stk_last({b})" if self.in_parser else f"_stk_get({b}, {b}.next_index - 1)"
             if e.member == "lastIndex":
                 return f"_stk_last_index({b})"
             raise self.fail(f"header stack has no member {e.member}", e.pos)
@@ -339,6 +342,7 @@ class FrameGen:
         """Wrap a call that needs statements (write-backs) in its own generated def."""
         name = self.pe.fresh("call")
         sub = FrameGen(self.pe, self.slots, self.r, self.where)
+        sub.in_parser = self.in_parser
         lines = sub.call_lines(e, result="_r")
         src = f"def {name}(f):\n" + "".join(f"    {ln}\n" for ln in lines) + "    return _r\n"
         self.pe.define(src)
@@ -528,9 +532,10 @@ class FrameGen:
             b = self.ex(lv.expr)
             if isinstance(bt, ir.StackT):
                 if lv.member == "next":
-                    return [f"_stk_set_next({b}, {v})"]
+                    return [f"_stk_set_next({b}, {v})" if self.in_parser
+                            else f"_stk_set({b}, {b}.next_index, {v})"]
                 if lv.member == "last":
-                    return [f"{b}.elems[{b}.next_index - 1] = {v}"]
+                    return [f"_stk_set({b}, {b}.next_index - 1, {v})"]
                 raise self.fail(f"cannot assign to stack member {lv.member}", lv.pos)
             out = [f"{b}.fields[{lv.member!r}] = {v}"]
             if isinstance(bt, ir.HeaderUnionT):

@@ -199,3 +199,15 @@ def test_push_pop_front_and_variable_index() -> None:
     cp2.run_control("C", [h, mt], Ctx())
     assert s.elems[0].fields["vid"] == 7 and not s.elems[1].valid and s.next_index == 1
     _ = block
+
+
+def test_stack_last_in_a_control_out_of_range_reads_invalid_header() -> None:
+    ctl = control("C", [("hdr", "inout", HDRS), ("meta", "inout", META)], [
+        ir.If(P, builtin(mem(VL, "last"), "isValid"), assign(mem(meta, "n"), c(1, bit(8))),
+              assign(mem(meta, "n"), c(2, bit(8)))),
+        assign(mem(mem(VL, "last"), "vid"), c(5, bit(12))),  # dropped: no element
+    ])
+    cp = compile_one(program(controls={"C": ctl}))
+    h, mt = cp.new_value(HDRS), cp.new_value(META)
+    cp.run_control("C", [h, mt], Ctx())
+    assert mt.fields["n"] == 2 and all(e.fields["vid"] == 0 for e in h.fields["vlans"].elems)
