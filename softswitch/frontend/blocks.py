@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lark import Token, Tree
 
 from softswitch import ir
 from softswitch.frontend.diagnostics import Diagnostic, did_you_mean
+from softswitch.frontend.host import Host
 from softswitch.frontend.typeutil import Scope, SemanticError, Sym, is_bits, type_str
-
-if TYPE_CHECKING:
-    from softswitch.frontend.elaborate import Elaborator
 
 __all__ = ["BlockMixin", "source_text"]
 
@@ -50,19 +48,19 @@ def source_text(t: Any) -> str:
         return f"{source_text(ch[0])} {op} {source_text(ch[1])}"
     if k == "unop":
         return f"{ch[0]}{source_text(ch[1])}"
-    return k
+    return str(k)
 
 
-class BlockMixin:
+class BlockMixin(Host):
     # ------------------------------------------------------------ naming
 
-    def begin_block(self: Elaborator) -> None:
+    def begin_block(self) -> None:
         self.used: set[str] = set()
         self.action_param_names: set[str] = set()
         self.readonly = set()
         self.table_decls: dict[str, ir.TableDecl] = {}
 
-    def fresh(self: Elaborator, name: str) -> str:
+    def fresh(self, name: str) -> str:
         """A name unique in the current parser/control (p4c style ``name_0``)."""
         if name not in self.used and name not in self.action_param_names:
             self.used.add(name)
@@ -73,7 +71,7 @@ class BlockMixin:
         self.used.add(f"{name}_{i}")
         return f"{name}_{i}"
 
-    def bind_params(self: Elaborator, params: tuple[ir.Param, ...], sc: Scope) -> tuple[ir.Param, ...]:
+    def bind_params(self, params: tuple[ir.Param, ...], sc: Scope) -> tuple[ir.Param, ...]:
         out = []
         for q in params:
             u = self.fresh(q.name)
@@ -83,7 +81,7 @@ class BlockMixin:
             out.append(q if u == q.name else ir.Param(u, q.direction, q.type, q.annotations, q.default, q.pos))
         return tuple(out)
 
-    def block_head(self: Elaborator, t: Tree) -> tuple[str, str, tuple[str, ...], tuple[ir.Param, ...],
+    def block_head(self, t: Tree) -> tuple[str, str, tuple[str, ...], tuple[ir.Param, ...],
                                                        tuple[ir.Annotation, ...]]:
         parts = self.parts(t)
         kind = "parser" if t.data == "parser_head" else "control"
@@ -97,12 +95,12 @@ class BlockMixin:
         params = self.params(rest[0])
         return kind, name, tps, params, self.annos(t)
 
-    def ctor_params(self: Elaborator, t: Tree) -> tuple[ir.Param, ...]:
+    def ctor_params(self, t: Tree) -> tuple[ir.Param, ...]:
         return self.params(t.children[0]) if t.children else ()
 
     # ------------------------------------------------------------ parsers
 
-    def parser_decl(self: Elaborator, d: Tree) -> ir.ParserDecl:
+    def parser_decl(self, d: Tree) -> ir.ParserDecl:
         parts = self.parts(d)
         _, name, tps, params, annos = self.block_head(parts[0])
         if tps:
@@ -129,7 +127,7 @@ class BlockMixin:
         states.sort(key=lambda s: s.name != "start")
         return ir.ParserDecl(name, params, ctor, tuple(locals_), tuple(states), annos, self.pos(d))
 
-    def parser_state(self: Elaborator, t: Tree, sc: Scope, state_names: list[str]) -> ir.ParserState:
+    def parser_state(self, t: Tree, sc: Scope, state_names: list[str]) -> ir.ParserState:
         parts = self.parts(t)
         name = self.name_of(parts[0])
         if name in ("accept", "reject"):
@@ -144,14 +142,14 @@ class BlockMixin:
                 self.stmt_into(c, inner, stmts)
         return ir.ParserState(name, tuple(stmts), transition, self.annos(t), self.pos(t))
 
-    def state_ref(self: Elaborator, t: Any, state_names: list[str]) -> str:
+    def state_ref(self, t: Any, state_names: list[str]) -> str:
         n = self.name_of(t)
         if n not in state_names and n not in ("accept", "reject"):
             raise SemanticError(self.pos(t), f"no parser state '{n}'"
                                 f"{did_you_mean(n, [*state_names, 'accept', 'reject'])}")
         return n
 
-    def transition(self: Elaborator, t: Tree, sc: Scope, state_names: list[str]) -> ir.Transition:
+    def transition(self, t: Tree, sc: Scope, state_names: list[str]) -> ir.Transition:
         p = self.pos(t)
         if t.data == "goto":
             return ir.Goto(self.state_ref(t.children[0], state_names), p)
@@ -167,7 +165,7 @@ class BlockMixin:
             cases.append(ir.SelectCase(kss, self.state_ref(c.children[1], state_names), self.pos(c)))
         return ir.Select(tuple(keys), tuple(cases), p)
 
-    def keysets(self: Elaborator, t: Tree, key_types: list[ir.Type], sc: Scope, what: str) -> tuple[ir.KeySet, ...]:
+    def keysets(self, t: Tree, key_types: list[ir.Type], sc: Scope, what: str) -> tuple[ir.KeySet, ...]:
         simple = t.children if t.data == "tuple_keyset" else [t.children[0] if t.data == "keyset" else t]
         if len(simple) == 1 and simple[0].data in ("ks_default", "ks_dontcare"):
             return tuple(ir.KsDefault() for _ in key_types)
@@ -175,7 +173,7 @@ class BlockMixin:
             raise SemanticError(self.pos(t), f"{what} has {len(key_types)} key(s) but the keyset has {len(simple)}")
         return tuple(self.keyset(s, kt, sc) for s, kt in zip(simple, key_types, strict=False))
 
-    def keyset(self: Elaborator, t: Tree, kt: ir.Type, sc: Scope) -> ir.KeySet:
+    def keyset(self, t: Tree, kt: ir.Type, sc: Scope) -> ir.KeySet:
         k = t.data
         if k in ("ks_default", "ks_dontcare"):
             return ir.KsDefault()
@@ -198,7 +196,7 @@ class BlockMixin:
 
     # ------------------------------------------------------------ locals
 
-    def local_decl(self: Elaborator, c: Tree, sc: Scope, locals_: list[ir.VarDecl | ir.Instance]) -> None:
+    def local_decl(self, c: Tree, sc: Scope, locals_: list[ir.VarDecl | ir.Instance]) -> None:
         parts = self.parts(c)
         p = self.pos(c)
         self.cur_pos = p
@@ -221,7 +219,7 @@ class BlockMixin:
         else:
             raise SemanticError(p, f"unsupported local declaration ({c.data})")
 
-    def const_local(self: Elaborator, parts: list[Any], sc: Scope, p: ir.Pos) -> None:
+    def const_local(self, parts: list[Any], sc: Scope, p: ir.Pos) -> None:
         ty = self.type_ref(parts[0])
         name = self.name_of(parts[1])
         v = self.expr(parts[2], sc, ty)
@@ -231,7 +229,7 @@ class BlockMixin:
 
     # ------------------------------------------------------------ controls
 
-    def control_decl(self: Elaborator, d: Tree) -> ir.ControlDecl:
+    def control_decl(self, d: Tree) -> ir.ControlDecl:
         parts = self.parts(d)
         _, name, tps, params, annos = self.block_head(parts[0])
         if tps:
@@ -261,7 +259,7 @@ class BlockMixin:
         return ir.ControlDecl(name, params, ctor, tuple(locals_), tuple(actions), tuple(tables), body,
                               annos, self.pos(d))
 
-    def action_decl(self: Elaborator, c: Tree, sc: Scope) -> ir.ActionDecl:
+    def action_decl(self, c: Tree, sc: Scope) -> ir.ActionDecl:
         parts = self.parts(c)
         p = self.pos(c)
         self.cur_pos = p
@@ -299,11 +297,11 @@ class BlockMixin:
         sc.syms[orig] = Sym("action", u, None, False, decl=decl)
         return decl
 
-    def top_action(self: Elaborator, c: Tree) -> ir.ActionDecl:
+    def top_action(self, c: Tree) -> ir.ActionDecl:
         self.begin_block()
         return self.action_decl(c, self.globals.child())
 
-    def function_body(self: Elaborator, sig: ir.MethodSig, t: Tree) -> ir.Block:
+    def function_body(self, sig: ir.MethodSig, t: Tree) -> ir.Block:
         self.begin_block()
         sc = self.globals.child()
         self.bind_params(sig.params, sc)
@@ -315,7 +313,7 @@ class BlockMixin:
 
     # ------------------------------------------------------------ tables
 
-    def table_decl(self: Elaborator, c: Tree, sc: Scope) -> ir.TableDecl:
+    def table_decl(self, c: Tree, sc: Scope) -> ir.TableDecl:
         parts = self.parts(c)
         p = self.pos(c)
         orig = self.name_of(parts[0])
@@ -400,7 +398,7 @@ class BlockMixin:
         self.table_decls[u] = td
         return td
 
-    def action_sym(self: Elaborator, t: Tree, sc: Scope, what: str) -> tuple[Sym, str]:
+    def action_sym(self, t: Tree, sc: Scope, what: str) -> tuple[Sym, str]:
         name = self.name_of(t.children[0])
         scope = self.globals if t.data == "dot_name" else sc
         s = scope.lookup(name)
@@ -409,7 +407,7 @@ class BlockMixin:
             raise SemanticError(self.pos(t), f"unknown action '{name}' in {what}{did_you_mean(name, actions)}")
         return s, name
 
-    def action_with_args(self: Elaborator, val: Any, sc: Scope, actions: list[ir.ActionRef], table: str,
+    def action_with_args(self, val: Any, sc: Scope, actions: list[ir.ActionRef], table: str,
                          what: str) -> tuple[Sym, tuple[int, ...]]:
         if isinstance(val, Tree) and val.data == "call":
             callee, args_t = val.children[0], val.children[1]
@@ -421,12 +419,13 @@ class BlockMixin:
                                        callee.children, callee.meta), sc, f"table {table}")
         return s, self.cp_args(s, name, args_t, sc, actions, table, what, self.pos(val))
 
-    def cp_args(self: Elaborator, s: Sym, name: str, args_t: Tree | None, sc: Scope,
+    def cp_args(self, s: Sym, name: str, args_t: Tree | None, sc: Scope,
                 actions: list[ir.ActionRef], table: str, what: str, p: ir.Pos) -> tuple[int, ...]:
         if not any(a.action == s.name and a.top_level == s.top_level for a in actions):
             raise SemanticError(p, f"{what} '{name}' is not in the actions of table {table}"
                                 f"{did_you_mean(name, [a.action for a in actions])}")
-        decl: ir.ActionDecl = s.decl
+        decl = s.decl
+        assert isinstance(decl, ir.ActionDecl)
         raw = self.raw_args(args_t)
         bound = self.bind(decl.params, raw, sc, p, {}, f"action {name}")
         out = []
@@ -436,7 +435,7 @@ class BlockMixin:
             out.append(int(a.expr.value))
         return tuple(out)
 
-    def const_entry(self: Elaborator, en: Tree, keys: list[ir.TableKey], actions: list[ir.ActionRef],
+    def const_entry(self, en: Tree, keys: list[ir.TableKey], actions: list[ir.ActionRef],
                     sc: Scope, table: str) -> ir.ConstEntry:
         annos = self.annos(en)
         parts = self.parts(en)
@@ -452,13 +451,13 @@ class BlockMixin:
 
     # ------------------------------------------------------------ statements
 
-    def block(self: Elaborator, t: Tree, sc: Scope) -> ir.Block:
+    def block(self, t: Tree, sc: Scope) -> ir.Block:
         stmts: list[ir.Stmt] = []
         for c in self.parts(t):
             self.stmt_into(c, sc, stmts)
         return ir.Block(self.pos(t), tuple(stmts))
 
-    def stmt_into(self: Elaborator, c: Tree, sc: Scope, out: list[ir.Stmt]) -> None:
+    def stmt_into(self, c: Tree, sc: Scope, out: list[ir.Stmt]) -> None:
         try:
             s = self.stmt(c, sc)
         except SemanticError as e:
@@ -467,7 +466,7 @@ class BlockMixin:
         if s is not None:
             out.append(s)
 
-    def stmt(self: Elaborator, t: Tree, sc: Scope) -> ir.Stmt | None:
+    def stmt(self, t: Tree, sc: Scope) -> ir.Stmt | None:
         p = self.pos(t)
         k = t.data
         ch = t.children
@@ -521,17 +520,19 @@ class BlockMixin:
             raise SemanticError(p, "instantiations are allowed only among the locals of a parser or control")
         raise SemanticError(p, f"unsupported statement ({k})")
 
-    def as_block_stmt(self: Elaborator, t: Tree, sc: Scope) -> ir.Stmt:
+    def as_block_stmt(self, t: Tree, sc: Scope) -> ir.Stmt:
         s = self.stmt(t, sc.child())
         return s if s is not None else ir.Empty(self.pos(t))
 
-    def switch(self: Elaborator, t: Tree, sc: Scope) -> ir.Switch:
+    def switch(self, t: Tree, sc: Scope) -> ir.Switch:
         p = self.pos(t)
         e = self.expr(t.children[0], sc)
         on_action = isinstance(e, ir.Member) and isinstance(e.expr, ir.TableApply) and e.member == "action_run"
         if not on_action and not (is_bits(e.type) or isinstance(e.type, (ir.EnumT, ir.SerEnumT, ir.ErrorT))):
             raise SemanticError(e.pos, f"cannot switch on a value of type {type_str(e.type)}")
-        table = self.table_decls.get(e.expr.table) if on_action else None  # type: ignore[union-attr]
+        table = None
+        if isinstance(e, ir.Member) and isinstance(e.expr, ir.TableApply) and on_action:
+            table = self.table_decls.get(e.expr.table)
         cases: list[ir.SwitchCase] = []
         seen: set[object] = set()
         for c in t.children[1:]:

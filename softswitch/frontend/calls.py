@@ -3,26 +3,22 @@ inference (a mixin of the Elaborator)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lark import Token, Tree
 
 from softswitch import ir
 from softswitch.frontend.diagnostics import did_you_mean
 from softswitch.frontend.exprs import _has_typevar, substitute, unify
+from softswitch.frontend.host import Host, RawArg
 from softswitch.frontend.typeutil import Scope, SemanticError, type_str
-
-if TYPE_CHECKING:
-    from softswitch.frontend.elaborate import Elaborator
 
 __all__ = ["CallMixin", "RawArg"]
 
-#: (argument name or None, parse tree or "_" for don't-care, position)
-RawArg = tuple[str | None, Any, ir.Pos]
 
 
-class CallMixin:
-    def raw_args(self: Elaborator, t: Tree | None) -> list[RawArg]:
+class CallMixin(Host):
+    def raw_args(self, t: Tree | None) -> list[RawArg]:
         out: list[RawArg] = []
         if t is None:
             return out
@@ -35,7 +31,7 @@ class CallMixin:
                 out.append((None, a.children[0], self.pos(a)))
         return out
 
-    def call(self: Elaborator, t: Tree, sc: Scope) -> ir.Expr:
+    def call(self, t: Tree, sc: Scope) -> ir.Expr:
         p = self.pos(t)
         ch = t.children
         if t.data == "generic_call":
@@ -52,13 +48,15 @@ class CallMixin:
                 raise SemanticError(p, f"'{name}' is not declared{did_you_mean(name, scope.names())}")
             if s.kind == "action":
                 decl = s.decl
+                assert isinstance(decl, ir.ActionDecl)
                 bound = self.bind(decl.params, args, sc, p, {}, f"action {name}")
                 return ir.ActionCall(p, ir.VoidT(), s.name, bound, s.top_level)
             if s.kind == "function":
-                decl = s.decl
-                env: dict[str, ir.Type] = dict(zip(decl.type_params, targs, strict=False))
-                bound = self.bind(decl.params, args, sc, p, env, f"function {name}")
-                return ir.FunctionCall(p, substitute(decl.return_type, env), name, bound)
+                fdecl = s.decl
+                assert isinstance(fdecl, ir.FunctionDecl)
+                env: dict[str, ir.Type] = dict(zip(fdecl.type_params, targs, strict=False))
+                bound = self.bind(fdecl.params, args, sc, p, env, f"function {name}")
+                return ir.FunctionCall(p, substitute(fdecl.return_type, env), name, bound)
             if s.kind == "extern_fn":
                 sig, bound, env = self.overload(self.extern_functions[name], args, sc, p, targs, {},
                                                 f"extern function {name}")
@@ -81,7 +79,7 @@ class CallMixin:
             return self.method_call(base, m, args, targs, sc, p)
         raise SemanticError(p, "this expression cannot be called")
 
-    def method_call(self: Elaborator, base: ir.Expr, m: str, args: list[RawArg], targs: tuple[ir.Type, ...],
+    def method_call(self, base: ir.Expr, m: str, args: list[RawArg], targs: tuple[ir.Type, ...],
                     sc: Scope, p: ir.Pos) -> ir.Expr:
         bt = base.type
         if isinstance(bt, ir.ExternT):
@@ -97,10 +95,11 @@ class CallMixin:
         if isinstance(bt, (ir.ParserT, ir.ControlT)) and isinstance(base, ir.InstanceRef):
             if m != "apply":
                 raise SemanticError(p, f"{type_str(bt)} instances have only the method apply()")
-            decl = self.parsers.get(bt.name) if isinstance(bt, ir.ParserT) else self.controls.get(bt.name)
-            if decl is None:
+            bdecl: ir.ParserDecl | ir.ControlDecl | None = (
+                self.parsers.get(bt.name) if isinstance(bt, ir.ParserT) else self.controls.get(bt.name))
+            if bdecl is None:
                 raise SemanticError(p, f"{type_str(bt)} is only a type; it has no body to apply")
-            bound = self.bind(decl.params, args, sc, p, {}, f"{bt.name}.apply")
+            bound = self.bind(bdecl.params, args, sc, p, {}, f"{bt.name}.apply")
             return ir.SubApply(p, ir.VoidT(), base.name, bound)
         if isinstance(bt, (ir.HeaderT, ir.HeaderUnionT)):
             allowed = ("isValid",) if isinstance(bt, ir.HeaderUnionT) else (
@@ -114,8 +113,8 @@ class CallMixin:
                 return ir.Const(p, ir.InfIntT(), bits if m == "minSizeInBits" else (bits + 7) // 8)
             if m in ("setValid", "setInvalid"):
                 self.check_lvalue(base, f"{m}()")
-            rt: ir.Type = ir.BoolT() if m == "isValid" else ir.VoidT()
-            return ir.BuiltinMethodCall(p, rt, base, m, ())
+            btype: ir.Type = ir.BoolT() if m == "isValid" else ir.VoidT()
+            return ir.BuiltinMethodCall(p, btype, base, m, ())
         if isinstance(bt, ir.StackT):
             if m not in ("push_front", "pop_front"):
                 raise SemanticError(p, f"no method '{m}' on a header stack"
@@ -130,7 +129,7 @@ class CallMixin:
                                         (ir.Arg("in", ir.Const(n.pos, ir.BitT(32), int(n.value))),))
         raise SemanticError(p, f"no method '{m}' on a value of type {type_str(bt)}")
 
-    def result_type(self: Elaborator, sig: ir.MethodSig, env: dict[str, ir.Type], p: ir.Pos) -> ir.Type:
+    def result_type(self, sig: ir.MethodSig, env: dict[str, ir.Type], p: ir.Pos) -> ir.Type:
         for n in sig.type_params:
             if n not in env:
                 raise SemanticError(p, f"cannot infer type argument {n} of {sig.name}; give it "
@@ -140,7 +139,7 @@ class CallMixin:
             raise SemanticError(p, f"cannot infer the result type of {sig.name}")
         return rt
 
-    def overload(self: Elaborator, sigs: tuple[ir.MethodSig, ...], args: list[RawArg], sc: Scope, p: ir.Pos,
+    def overload(self, sigs: tuple[ir.MethodSig, ...], args: list[RawArg], sc: Scope, p: ir.Pos,
                  targs: tuple[ir.Type, ...], env0: dict[str, ir.Type], what: str
                  ) -> tuple[ir.MethodSig, tuple[ir.Arg, ...], dict[str, ir.Type]]:
         fitting = [s for s in sigs if _arity_ok(s.params, args)]
@@ -166,7 +165,7 @@ class CallMixin:
         assert last is not None
         raise last
 
-    def bind(self: Elaborator, params: tuple[ir.Param, ...], args: list[RawArg], sc: Scope, p: ir.Pos,
+    def bind(self, params: tuple[ir.Param, ...], args: list[RawArg], sc: Scope, p: ir.Pos,
              env: dict[str, ir.Type], what: str) -> tuple[ir.Arg, ...]:
         """Arguments in parameter order with defaults filled in; infers type variables into env."""
         names = [q.name for q in params]
@@ -232,7 +231,7 @@ class CallMixin:
             out.append(ir.Arg(q.direction, e))
         return tuple(out)
 
-    def check_lvalue(self: Elaborator, e: ir.Expr, what: str) -> None:
+    def check_lvalue(self, e: ir.Expr, what: str) -> None:
         root = e
         while True:
             if isinstance(root, (ir.Member, ir.Slice)):
@@ -255,7 +254,7 @@ class CallMixin:
             raise SemanticError(e.pos, f"{what} must be an l-value, not a constant")
         raise SemanticError(e.pos, f"{what} must be an l-value (a variable, field, stack element or slice)")
 
-    def type_arg(self: Elaborator, t: Any) -> ir.Type:
+    def type_arg(self, t: Any) -> ir.Type:
         if isinstance(t, Token):
             return self.type_ref(t)
         if t.data == "type_arg":

@@ -203,7 +203,7 @@ class Elaborator(ExprMixin, CallMixin, BlockMixin):
             self.actions[a.name] = a
             self.declare_global(a.name, Sym("action", a.name, None, False, top_level=True, decl=a), p)
         elif k in ("parser_type", "control_type"):
-            kind, name, tps, params, _ = self.block_head(parts[0])
+            kind, name, _tps, params, _ = self.block_head(parts[0])
             self.block_types[name] = (kind, params)
         elif k == "parser_decl":
             pd = self.parser_decl(d)
@@ -214,13 +214,13 @@ class Elaborator(ExprMixin, CallMixin, BlockMixin):
         elif k == "package_decl":
             name = self.name_of(parts[0])
             rest = parts[1:]
-            tps: tuple[str, ...] = ()
+            ptps: tuple[str, ...] = ()
             if rest and isinstance(rest[0], Tree) and rest[0].data == "type_params":
-                tps = self.type_params(rest[0])
+                ptps = self.type_params(rest[0])
                 rest = rest[1:]
-            self.tparams = set(tps)
+            self.tparams = set(ptps)
             params = self.params(rest[0])
-            self.packages[name] = ir.PackageDecl(name, params, tps, p)
+            self.packages[name] = ir.PackageDecl(name, params, ptps, p)
         elif k == "function_decl":
             self.function_decl(d, parts, p)
         elif k == "instantiation":
@@ -322,7 +322,7 @@ class Elaborator(ExprMixin, CallMixin, BlockMixin):
     def params(self, t: Tree | None) -> tuple[ir.Param, ...]:
         if t is None:
             return ()
-        out = []
+        out: list[ir.Param] = []
         for q in t.children:
             parts = self.parts(q)
             direction = {"dir_in": "in", "dir_out": "out", "dir_inout": "inout", "dir_none": ""}[parts[0].data]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lark import Token, Tree
 
 from softswitch import ir
 from softswitch.frontend.diagnostics import did_you_mean
+from softswitch.frontend.host import Host
 from softswitch.frontend.typeutil import (
     Scope,
     SemanticError,
@@ -18,9 +19,6 @@ from softswitch.frontend.typeutil import (
     type_str,
     wrap,
 )
-
-if TYPE_CHECKING:
-    from softswitch.frontend.elaborate import Elaborator
 
 __all__ = ["ExprMixin", "substitute", "unify"]
 
@@ -63,12 +61,12 @@ def _has_typevar(t: ir.Type) -> bool:
     return False
 
 
-class ExprMixin:
+class ExprMixin(Host):
     """Typed expressions; relies on the Elaborator's tables (self.types, ...)."""
 
     # ------------------------------------------------------------------ helpers
 
-    def pos(self: Elaborator, node: Any) -> ir.Pos:
+    def pos(self, node: Any) -> ir.Pos:
         if isinstance(node, Token):
             return self.lines.pos(node.line or 0, node.column or 0)
         if isinstance(node, Tree):
@@ -82,7 +80,7 @@ class ExprMixin:
                         return p
         return self.cur_pos
 
-    def coerce(self: Elaborator, e: ir.Expr, want: ir.Type, what: str = "expression") -> ir.Expr:
+    def coerce(self, e: ir.Expr, want: ir.Type, what: str = "expression") -> ir.Expr:
         """``e`` converted implicitly to ``want`` (compile-time ints and lists only)."""
         have = e.type
         if have == want or isinstance(want, ir.TypeVarT) or isinstance(e, ir.DontCare):
@@ -110,7 +108,7 @@ class ExprMixin:
         raise SemanticError(e.pos, f"cannot convert {type_str(have)} to {type_str(want)} in {what}"
                             + (" (use an explicit cast)" if is_bits(have) and is_bits(want) else ""))
 
-    def _to_struct(self: Elaborator, e: ir.ListExpr | ir.StructExpr, want: ir.StructT | ir.HeaderT,
+    def _to_struct(self, e: ir.ListExpr | ir.StructExpr, want: ir.StructT | ir.HeaderT,
                    what: str) -> ir.Expr:
         names = [n for n, _ in want.fields]
         if isinstance(e, ir.ListExpr):
@@ -129,7 +127,7 @@ class ExprMixin:
         fields = tuple((n, self.coerce(given[n], t, f"field {n}")) for n, t in want.fields)
         return ir.StructExpr(e.pos, want, fields)
 
-    def concrete(self: Elaborator, e: ir.Expr, what: str) -> ir.Expr:
+    def concrete(self, e: ir.Expr, what: str) -> ir.Expr:
         """Reject compile-time-only values where a runtime value is needed."""
         if isinstance(e.type, ir.InfIntT):
             raise SemanticError(e.pos, f"cannot infer a width for {what}; give the integer a width "
@@ -138,7 +136,7 @@ class ExprMixin:
             return ir.ListExpr(e.pos, e.type, tuple(self.concrete(i, what) for i in e.items))
         return e
 
-    def const_int(self: Elaborator, t: Any, sc: Scope, what: str) -> int:
+    def const_int(self, t: Any, sc: Scope, what: str) -> int:
         e = self.expr(t, sc)
         if not isinstance(e, ir.Const) or isinstance(e.value, bool):
             raise SemanticError(self.pos(t), f"{what} must be a compile-time integer constant")
@@ -146,11 +144,11 @@ class ExprMixin:
 
     # --------------------------------------------------------------- expressions
 
-    def expr(self: Elaborator, t: Any, sc: Scope, want: ir.Type | None = None) -> ir.Expr:
+    def expr(self, t: Any, sc: Scope, want: ir.Type | None = None) -> ir.Expr:
         e = self._expr(t, sc, want)
         return self.coerce(e, want) if want is not None else e
 
-    def _expr(self: Elaborator, t: Any, sc: Scope, want: ir.Type | None) -> ir.Expr:
+    def _expr(self, t: Any, sc: Scope, want: ir.Type | None) -> ir.Expr:
         p = self.pos(t)
         if isinstance(t, Token):  # a bare INTEGER etc. inlined by '?' rules
             raise SemanticError(p, f"unexpected token '{t}'")
@@ -251,18 +249,18 @@ class ExprMixin:
             return ir.Mux(p, a.type, c, a, b)
         raise SemanticError(p, f"unsupported expression ({k})")
 
-    def name_of(self: Elaborator, t: Any) -> str:
+    def name_of(self, t: Any) -> str:
         if isinstance(t, Tree):
             return str(t.children[0])
         return str(t)
 
-    def ref(self: Elaborator, name: str, sc: Scope, p: ir.Pos) -> ir.Expr:
+    def ref(self, name: str, sc: Scope, p: ir.Pos) -> ir.Expr:
         s = sc.lookup(name)
         if s is None:
             raise SemanticError(p, f"'{name}' is not declared{did_you_mean(name, sc.names())}")
         return self.sym_expr(s, name, p)
 
-    def sym_expr(self: Elaborator, s: Sym, name: str, p: ir.Pos) -> ir.Expr:
+    def sym_expr(self, s: Sym, name: str, p: ir.Pos) -> ir.Expr:
         if s.kind == "var":
             assert s.type is not None
             return ir.VarRef(p, s.type, s.name, name)
@@ -275,7 +273,7 @@ class ExprMixin:
             return ir.InstanceRef(p, s.type, s.name, s.top_level)
         raise SemanticError(p, f"'{name}' is a {s.kind} and cannot be used as a value here")
 
-    def type_member(self: Elaborator, tname: str, member: str, p: ir.Pos) -> ir.Expr:
+    def type_member(self, tname: str, member: str, p: ir.Pos) -> ir.Expr:
         ty = self.types.get(tname)
         if isinstance(ty, ir.EnumT):
             if member not in ty.members:
@@ -288,7 +286,7 @@ class ExprMixin:
             return ir.Const(p, ty, vals[member])
         raise SemanticError(p, f"'{tname}.{member}': {tname} is not an enum")
 
-    def member(self: Elaborator, t: Tree, sc: Scope) -> ir.Expr:
+    def member(self, t: Tree, sc: Scope) -> ir.Expr:
         p = self.pos(t)
         base = self.expr(t.children[0], sc)
         m = self.name_of(t.children[1])
@@ -323,7 +321,7 @@ class ExprMixin:
 
     # ---------------------------------------------------------------- operators
 
-    def unify_operands(self: Elaborator, a: ir.Expr, b: ir.Expr, op: str) -> tuple[ir.Expr, ir.Expr]:
+    def unify_operands(self, a: ir.Expr, b: ir.Expr, op: str) -> tuple[ir.Expr, ir.Expr]:
         if isinstance(a.type, ir.SerEnumT) and a.type != b.type:
             a = self.coerce(a, a.type.underlying, f"operand of '{op}'")
         if isinstance(b.type, ir.SerEnumT) and a.type != b.type:
@@ -337,7 +335,7 @@ class ExprMixin:
                                 f"{type_str(a.type)} and {type_str(b.type)}; use a cast")
         return a, b
 
-    def unop(self: Elaborator, op: str, e: ir.Expr, p: ir.Pos) -> ir.Expr:
+    def unop(self, op: str, e: ir.Expr, p: ir.Pos) -> ir.Expr:
         t = e.type
         if op == "!":
             if not isinstance(t, ir.BoolT):
@@ -356,7 +354,7 @@ class ExprMixin:
             return ir.Const(p, t, wrap(v, t))
         return ir.Unary(p, t, op, e)
 
-    def binop(self: Elaborator, op: str, a: ir.Expr, b: ir.Expr, p: ir.Pos) -> ir.Expr:
+    def binop(self, op: str, a: ir.Expr, b: ir.Expr, p: ir.Pos) -> ir.Expr:
         if op in ("&&", "||"):
             for x in (a, b):
                 if not isinstance(x.type, ir.BoolT):
@@ -412,7 +410,7 @@ class ExprMixin:
             raise SemanticError(p, f"'{op}' is not supported on int<N> at run time")
         return ir.Binary(p, t, op, a, b)
 
-    def cast(self: Elaborator, e: ir.Expr, ty: ir.Type, p: ir.Pos) -> ir.Expr:
+    def cast(self, e: ir.Expr, ty: ir.Type, p: ir.Pos) -> ir.Expr:
         src = e.type
         if src == ty:
             return e
@@ -441,7 +439,7 @@ class ExprMixin:
 
 
 def _compare(op: str, a: Any, b: Any) -> bool:
-    return {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+    return bool({"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op])
 
 
 def _fold(op: str, a: int, b: int, t: ir.Type, p: ir.Pos) -> int:

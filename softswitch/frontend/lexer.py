@@ -230,9 +230,8 @@ class P4Lexer(Lexer):
                 self.literals[t.pattern.value] = t.name
 
     def lex(self, lexer_state: LexerState, parser_state: Any) -> Iterator[Token]:
-        text = lexer_state.text
-        text = getattr(text, "text", text)
-        raw = scan(text)
+        src = lexer_state.text
+        raw = scan(src if isinstance(src, str) else str(src.text))
         types = type_names(raw)
         toks = mark_brackets(raw, types)
         states = parser_state.parse_conf.states
