@@ -206,29 +206,42 @@ def collect_names(program: ir.Program) -> ObjectNames:
         decl, path = block.decl, block.path
         local_actions = {a.name: a for a in decl.actions}
 
-        def action_cp(local: str, top_level: bool, path: tuple[str, ...] = path,
-                      local_actions: dict[str, ir.ActionDecl] = local_actions) -> str:
-            if top_level or local not in local_actions:
-                d = program.actions[local]
-                return control_plane_name((), d.original_name or d.name, d.annotations)
-            d = local_actions[local]
-            return control_plane_name(path, d.original_name or d.name, d.annotations)
-
-        # top-level actions used by this control are localized by p4c: collect them
-        # first, as p4c lists them first.
-        for t in decl.tables:
-            for ref in t.actions:
-                if ref.top_level or ref.action not in local_actions:
-                    top_action(ref.action)
-            if t.default_action.top_level or t.default_action.action not in local_actions:
-                top_action(t.default_action.action)
-        bodies: list[ir.Stmt] = [decl.apply, *(a.body for a in decl.actions)]
-        calls = [e for b in bodies for e in _walk_exprs_stmt(b)]
-        for e in calls:
-            if isinstance(e, ir.ActionCall) and (e.top_level or e.action not in local_actions):
-                top_action(e.action)
-        for a in decl.actions:
+        # p4c's frontend removes tables that are never applied and actions nothing
+        # refers to (RemoveAllUnusedDeclarations, iterated to a fixpoint), and copies the
+        # top-level actions a control uses into it (LocalizeAllActions), listed first.
+        apply_exprs = list(_walk_exprs_stmt(decl.apply))
+        used_tables = {e.table for e in apply_exprs if isinstance(e, ir.TableApply)}
+        tables_kept = [t for t in decl.tables if t.name in used_tables]
+        used_local: set[str] = set()
+        used_top: list[str] = []
+        work: list[tuple[str, bool]] = []
+        for t in tables_kept:
+            work += [(r.action, r.top_level) for r in t.actions]
+            work.append((t.default_action.action, t.default_action.top_level))
+            work += [(c.action, c.top_level) for c in t.entries or ()]
+        work += [(e.action, e.top_level) for e in apply_exprs if isinstance(e, ir.ActionCall)]
+        while work:
+            name, top_level = work.pop(0)
+            if not top_level and name in local_actions:
+                if name in used_local:
+                    continue
+                used_local.add(name)
+                body = local_actions[name].body
+            elif name in program.actions:
+                if name in used_top:
+                    continue
+                used_top.append(name)
+                body = program.actions[name].body
+            else:
+                continue
+            work += [(e.action, e.top_level) for e in _walk_exprs_stmt(body) if isinstance(e, ir.ActionCall)]
+        for name in used_top:
+            top_action(name)
+        kept_actions = [a for a in decl.actions if a.name in used_local]
+        for a in kept_actions:
             add_action(control_plane_name(path, a.original_name or a.name, a.annotations), a)
+        calls = apply_exprs + [e for a in kept_actions for e in _walk_exprs_stmt(a.body)]
+        calls += [e for n in used_top for e in _walk_exprs_stmt(program.actions[n].body)]
 
         local_insts: dict[str, str] = {}
         for loc in decl.locals:
@@ -240,7 +253,7 @@ def collect_names(program: ir.Program) -> ObjectNames:
                 i = _explicit_id(loc.annotations, _EXTERN_PREFIX[loc.type.name], cp)
                 if i is not None:
                     out.explicit_ids[(_EXTERN_PREFIX[loc.type.name], cp)] = i
-        for t in decl.tables:
+        for t in tables_kept:
             cp = control_plane_name(path, t.original_name or t.name, t.annotations)
             out.tables[cp] = (block, t)
             i = _explicit_id(t.annotations, PREFIX_TABLE, f"table {cp}")

@@ -47,7 +47,9 @@ def _table(name: str, keys: list[tuple[str, int, str]], actions: list[str], size
 
 def _control(name: str, actions: list[ir.ActionDecl], tables: list[ir.TableDecl],
              locals_: tuple[ir.VarDecl | ir.Instance, ...] = (), apply: ir.Block | None = None) -> ir.ControlDecl:
-    return ir.ControlDecl(name, (), (), locals_, tuple(actions), tuple(tables), apply or ir.Block(P, ()))
+    applies = tuple(ir.CallStmt(P, ir.TableApply(P, ir.TableResultT(t.name), t.name)) for t in tables)
+    body = ir.Block(P, applies + (apply.stmts if apply is not None else ()))
+    return ir.ControlDecl(name, (), (), locals_, tuple(actions), tuple(tables), body)
 
 
 NOACTION = ir.ActionDecl("NoAction", (), ir.Block(P, ()),
@@ -688,3 +690,15 @@ def test_type_info_for_nested_digest_types() -> None:
     assert ti.headers["h_t"].members[1].type_spec.int.bitwidth == 4
     assert ti.header_unions["u_t"].members[0].header.name == "h_t"
     assert [(m.name, m.value) for m in ti.serializable_enums["color_t"].members] == [("RED", b"\x01"), ("BLUE", b"\x02")]
+
+
+def test_unapplied_tables_and_unreferenced_actions_are_left_out_as_p4c_does() -> None:
+    used = _table("used", [("a", 8, "exact")], ["x"])
+    unused = _table("unused", [("a", 8, "exact")], ["y"])
+    ctl = _control("I", [_action("x"), _action("y"), _action("z"), _action("called")], [used])
+    call = ir.CallStmt(P, ir.ActionCall(P, ir.VoidT(), "called", ()))
+    ctl = ir.ControlDecl(ctl.name, (), (), (), ctl.actions, (used, unused),
+                         ir.Block(P, (*ctl.apply.stmts, call)))
+    info = build_p4info(_program([ctl]))
+    assert [t.preamble.name for t in info.tables] == ["I.used"]
+    assert sorted(a.preamble.name for a in info.actions) == ["I.called", "I.x", "NoAction"]

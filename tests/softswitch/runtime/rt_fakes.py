@@ -42,6 +42,10 @@ def _key(text: str, width: int, kind: str) -> ir.TableKey:
     return ir.TableKey(ir.VarRef(P, B(width), text), kind, text)
 
 
+def _apply(table: str) -> ir.Stmt:
+    return ir.CallStmt(P, ir.TableApply(P, ir.TableResultT(table), table))
+
+
 NOACTION = ir.ActionDecl("NoAction", (), ir.Block(P, ()), (), "NoAction")
 
 
@@ -66,7 +70,7 @@ def build_ir(variant: int = 0) -> ir.Program:
         (ir.Arg("in", ir.Const(P, B(32), 1)), ir.Arg("in", ir.VarRef(P, LEARN_T, "d"))), (LEARN_T,)))
     ing = ir.ControlDecl("MyIngress", (), (), insts,
                          (_action("set_port", ("port", 9)), _action("drop"), _action("allow"), _action("deny")),
-                         (fwd, acl), ir.Block(P, (digest,)))
+                         (fwd, acl), ir.Block(P, (digest, _apply("fwd"), _apply("acl"))))
     return ir.Program(
         types={"learn_t": LEARN_T, "packet_in_header_t": PKT_IN, "packet_out_header_t": PKT_OUT},
         constants={}, errors=("NoError",), match_kinds=("exact", "ternary", "lpm", "range", "optional"),
