@@ -46,7 +46,7 @@ from typing import Any
 
 from softswitch import ir
 from softswitch.interp import tables as tb
-from softswitch.interp.api import Architecture, PacketTooShort
+from softswitch.interp.api import Architecture
 from softswitch.interp.codegen import (
     CompileFailure,
     FrameGen,
@@ -56,8 +56,7 @@ from softswitch.interp.codegen import (
     width_of,
 )
 from softswitch.interp.fastvals import maker
-from softswitch.interp.ops import ExitSignal, ParserReject, assign_into, base_env
-from softswitch.interp.packet import HeaderTooShort
+from softswitch.interp.ops import base_env
 from softswitch.names import control_plane_name
 
 __all__ = ["compile_program", "Compiled", "CompileFailure", "PARSER_STEP_LIMIT"]
@@ -494,49 +493,53 @@ class Compiled:
         """A fresh zero value (type-specialised constructor, see fastvals.py)."""
         return maker(t)()
 
-    def _enter(self, decl_name: str, args: list[Any], ctx: Any, want: type) -> tuple[_Block, list[Any]]:
-        blk = self.blocks.get(decl_name)
-        if blk is None or not isinstance(blk.decl, want):
-            raise KeyError(f"no top-level {want.__name__[:-4].lower()} named {decl_name!r} "
-                           f"(have {', '.join(sorted(self.blocks))})")
-        f = blk.frame
-        f[0] = ctx
-        for s, a in zip(blk.param_slots, args, strict=True):
-            f[s] = a
-        return blk, f
+    _parsers: dict[str, Any] = field(default_factory=dict, repr=False)
+    _controls: dict[str, Any] = field(default_factory=dict, repr=False)
 
-    @staticmethod
-    def _write_back(blk: _Block, f: list[Any], args: list[Any]) -> None:
-        for s, a in zip(blk.param_slots, args, strict=True):
-            if f[s] is not a:
-                assign_into(a, f[s])
+    def _missing(self, kind: str, decl_name: str) -> KeyError:
+        have = sorted(self._parsers if kind == "parser" else self._controls)
+        return KeyError(f"no top-level {kind} named {decl_name!r} (have {', '.join(have)})")
 
     def run_parser(self, decl_name: str, args: list[Any], ctx: Any) -> str:
-        blk, f = self._enter(decl_name, args, ctx, ir.ParserDecl)
-        err = "NoError"
         try:
-            blk.init_fn(f)
-            self._run_states(blk, f)
-        except ParserReject as r:
-            err = r.error
-        except PacketTooShort:
-            err = "PacketTooShort"
-        except HeaderTooShort:
-            err = "HeaderTooShort"
-        self._write_back(blk, f, args)
-        return err
-
-    def _run_states(self, blk: _Block, f: list[Any]) -> None:
-        blk.pc.pe.env[blk.run_name](f)
+            run = self._parsers[decl_name]
+        except KeyError:
+            raise self._missing("parser", decl_name) from None
+        return run(args, ctx)  # type: ignore[no-any-return]
 
     def run_control(self, decl_name: str, args: list[Any], ctx: Any) -> None:
-        blk, f = self._enter(decl_name, args, ctx, ir.ControlDecl)
         try:
-            blk.init_fn(f)
-            blk.apply_fn(f)
-        except ExitSignal:
-            pass
-        self._write_back(blk, f, args)
+            run = self._controls[decl_name]
+        except KeyError:
+            raise self._missing("control", decl_name) from None
+        run(args, ctx)
+
+
+def _top_runner(pe: ProgramEnv, blk: _Block) -> Any:
+    """A generated ``run(args, ctx)`` for a top-level block: binds the arguments to the
+    frame, runs, maps parser outcomes to error names, and copies a whole compound
+    out/inout parameter replaced by assignment back into the caller's object."""
+    n = len(blk.param_slots)
+    names = [f"a{i}" for i in range(n)]
+    lines = [f"    f = {blk.frame_name}", "    f[0] = ctx"]
+    if n:
+        lines.append(f"    {', '.join(names)}{',' if n == 1 else ''} = args")
+        lines.extend(f"    f[{s}] = {a}" for s, a in zip(blk.param_slots, names, strict=True))
+    init = pe.bind(blk.init_fn, "I")
+    backs = [f"    if f[{s}] is not {a}: _assign_into({a}, f[{s}])"
+             for s, a, p in zip(blk.param_slots, names, blk.decl.params, strict=True)
+             if p.direction in ("out", "inout") and isinstance(p.type, (ir.HeaderT, ir.StructT, ir.HeaderUnionT,
+                                                                         ir.StackT, ir.TupleT))]
+    if isinstance(blk.decl, ir.ParserDecl):
+        lines += ["    err = 'NoError'", "    try:", f"        {init}(f)", f"        {blk.run_name}(f)",
+                  "    except _Reject as r:", "        err = r.error",
+                  "    except _TooShort:", "        err = 'PacketTooShort'",
+                  "    except _HdrTooShort:", "        err = 'HeaderTooShort'",
+                  *backs, "    return err"]
+    else:
+        lines += ["    try:", f"        {init}(f)", f"        {pe.bind(blk.apply_fn, 'P')}(f)",
+                  "    except _Exit:", "        pass", *backs]
+    return make_fn(pe, pe.fresh("run_" + blk.decl.name.replace(".", "_") + "_"), lines, "args, ctx")
 
 
 class _ProgramCompiler:
@@ -615,7 +618,10 @@ class _ProgramCompiler:
             decl: ir.ParserDecl | ir.ControlDecl | None = p.parsers.get(n) or p.controls.get(n)
             if decl is None:
                 raise CompileFailure(f"main argument {n!r} is not a parser or control declaration")
-            self.out.blocks[n] = _Block(self, decl, (n,), ())
+            blk = _Block(self, decl, (n,), ())
+            self.out.blocks[n] = blk
+            runner = _top_runner(self.pe, blk)
+            (self.out._parsers if isinstance(decl, ir.ParserDecl) else self.out._controls)[n] = runner
         self.out.sources = self.pe.sources
         return self.out
 

@@ -199,5 +199,5 @@ def base_env() -> dict[str, Any]:
         "_union_only": union_only, "_union_set_invalid": union_set_invalid,
         "_extract_next": extract_next, "_emit_hdr": emit_hdr, "_verify": verify,
         "_cp": copy_value, "_Cell": Cell, "_Header": Header, "_Struct": Struct,
-        "_zero": zero_value, "_ir": ir,
+        "_zero": zero_value, "_ir": ir, "_assign_into": assign_into,
     }

@@ -253,3 +253,22 @@ def test_unknown_variable_is_a_compile_failure_naming_it() -> None:
     ctl = control("C", PARAMS, [assign(var("nope", bit(8)), c(1, bit(8)))])
     with pytest.raises(CompileFailure, match="nope"):
         compile_one(program(controls={"C": ctl}))
+
+
+def test_whole_parameter_assignment_reaches_the_callers_object() -> None:
+    other = ir.StructT("o_t", (("m2", M),))
+    ctl = control("C", [("m", "inout", M), ("o", "inout", other)],
+                  [assign(m, mem(var("o", other), "m2")), assign(MX, c(4, bit(8)))])
+    cp = compile_one(program(controls={"C": ctl}))
+    val, o = cp.new_value(M), cp.new_value(other)
+    o.fields["m2"].fields["y"] = 9
+    o.fields["m2"].fields["h"].valid = True
+    cp.run_control("C", [val, o], Ctx())
+    assert val.fields["y"] == 9 and val.fields["x"] == 4 and val.fields["h"].valid
+    assert o.fields["m2"].fields["x"] == 0  # a copy was assigned, not an alias
+
+
+def test_unknown_block_name_is_a_key_error_listing_the_blocks() -> None:
+    cp = compile_one(program(controls={"C": control("C", PARAMS, [])}))
+    with pytest.raises(KeyError, match="have C"):
+        cp.run_control("Nope", [], Ctx())
