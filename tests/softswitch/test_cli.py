@@ -82,3 +82,35 @@ def test_address_in_use_is_an_error() -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
+
+
+def test_program_loaded_at_start_is_served() -> None:
+    proc, port = _start(str(PROGRAMS / "l3_forward.p4"), "--grpc-server-addr", "127.0.0.1:0", "--cpu-port", "64")
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            stub = p4r_grpc.P4RuntimeStub(ch)
+            G = p4r.GetForwardingPipelineConfigRequest
+            resp = stub.GetForwardingPipelineConfig(G(device_id=0, response_type=G.ALL), timeout=10)
+            assert "MyIngress.ipv4_lpm" in [t.preamble.name for t in resp.config.p4info.tables]
+            assert resp.config.p4_device_config == (PROGRAMS / "l3_forward.p4").read_bytes()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
+
+
+def test_compile_writes_p4info_in_each_format(tmp_path: Path) -> None:
+    from finsy.proto import p4i
+    from google.protobuf import json_format, text_format
+
+    txt, js, binf = tmp_path / "x.p4info.txtpb", tmp_path / "x.json", tmp_path / "x.bin"
+    r = _run("compile", str(PROGRAMS / "l3_forward.p4"), "--p4runtime-files", f"{txt},{js},{binf}")
+    assert r.returncode == 0, r.stderr
+    a = text_format.Parse(txt.read_text(), p4i.P4Info())
+    b = json_format.Parse(js.read_text(), p4i.P4Info())
+    c = p4i.P4Info.FromString(binf.read_bytes())
+    assert a == b == c
+    # 37375156: the id p4c gives MyIngress.ipv4_lpm (p4lang/tutorials basic.p4 build output)
+    assert {t.preamble.name: t.preamble.id for t in a.tables} == {"MyIngress.ipv4_lpm": 37375156}
+    r = _run("compile", str(PROGRAMS / "l3_forward.p4"), "--p4runtime-files", str(tmp_path / "x.yaml"))
+    assert r.returncode == 1 and "unknown P4Runtime file suffix" in r.stderr
