@@ -205,7 +205,7 @@ class BlockMixin(Host):
         elif c.data == "var_decl":
             ty = self.type_ref(parts[0])
             orig = self.name_of(parts[1])
-            init = self.expr(parts[2], sc, ty) if len(parts) > 2 else None
+            init = self.expr(parts[2], sc, ty, f"initializer of '{orig}'") if len(parts) > 2 else None
             u = self.fresh(orig)
             sc.syms[orig] = Sym("var", u, ty)
             locals_.append(ir.VarDecl(p, u, ty, init, orig))
@@ -477,14 +477,14 @@ class BlockMixin(Host):
         if k == "assign":
             lhs = self.expr(ch[0], sc)
             self.check_lvalue(lhs, "the left side of '='")
-            rhs = self.expr(ch[1], sc, lhs.type)
+            rhs = self.expr(ch[1], sc, lhs.type, "assignment")
             return ir.Assign(p, lhs, rhs)
         if k == "call_stmt":
             if not (isinstance(ch[0], Tree) and ch[0].data in ("call", "generic_call")):
                 raise SemanticError(p, "this statement has no effect; expected an assignment or a call")
             return ir.CallStmt(p, self.expr(ch[0], sc))
         if k == "if_stmt":
-            cond = self.expr(ch[0], sc, ir.BoolT())
+            cond = self.expr(ch[0], sc, ir.BoolT(), "if condition")
             then = self.as_block_stmt(ch[1], sc)
             els = self.as_block_stmt(ch[2], sc) if len(ch) > 2 else None
             return ir.If(p, cond, then, els)
@@ -507,7 +507,7 @@ class BlockMixin(Host):
             parts = self.parts(t)
             ty = self.type_ref(parts[0])
             orig = self.name_of(parts[1])
-            init = self.expr(parts[2], sc, ty) if len(parts) > 2 else None
+            init = self.expr(parts[2], sc, ty, f"initializer of '{orig}'") if len(parts) > 2 else None
             if isinstance(ty, ir.InfIntT):
                 raise SemanticError(p, f"variable '{orig}' needs a type with a width")
             u = self.fresh(orig)

@@ -198,7 +198,7 @@ class CallMixin(Host):
             want = None if _has_typevar(q.type) else q.type
             if q.direction in ("out", "inout"):
                 want = None
-            e = self.expr(tree, sc, want)
+            e = self.expr(tree, sc, want, f"argument '{q.name}' of {what}")
             unify(q.type, e.type, env)
             elab[i] = e
         out: list[ir.Arg] = []

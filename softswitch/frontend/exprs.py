@@ -144,9 +144,11 @@ class ExprMixin(Host):
 
     # --------------------------------------------------------------- expressions
 
-    def expr(self, t: Any, sc: Scope, want: ir.Type | None = None) -> ir.Expr:
+    def expr(self, t: Any, sc: Scope, want: ir.Type | None = None, what: str = "expression") -> ir.Expr:
+        """Typed expression ``t``; converted implicitly to ``want`` when given (``what``
+        names the context in messages)."""
         e = self._expr(t, sc, want)
-        return self.coerce(e, want) if want is not None else e
+        return self.coerce(e, want, what) if want is not None else e
 
     def _expr(self, t: Any, sc: Scope, want: ir.Type | None) -> ir.Expr:
         p = self.pos(t)

@@ -53,7 +53,7 @@ class Host:
     def name_of(self, t: Any) -> str:
         return self._stub()  # type: ignore[no-any-return]
 
-    def expr(self, t: Any, sc: Scope, want: ir.Type | None = None) -> ir.Expr:
+    def expr(self, t: Any, sc: Scope, want: ir.Type | None = None, what: str = "expression") -> ir.Expr:
         return self._stub()  # type: ignore[no-any-return]
 
     def coerce(self, e: ir.Expr, want: ir.Type, what: str = "expression") -> ir.Expr:
