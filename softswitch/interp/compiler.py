@@ -338,7 +338,13 @@ class _Block:
             info = self.action_info(ref.action, ref.top_level, ref.pos)
             runners[acp] = (self._runner(adecl, info), (True, ref.action), (False, ref.action))
         dcp, _ = self._action_decl(da.action, da.top_level, da.pos)
-        table = tb.Table(cp, t, tuple(key_widths), action_params, dcp, tuple(da.args),
+        def cp_args(action: str, args: tuple[int, ...]) -> tuple[int, ...]:
+            # int<N> / bool action data folded by the frontend -> control-plane unsigned ints
+            ws = action_params.get(action, ())
+            return tuple((int(a) & ((1 << w) - 1)) if i < len(ws) and (w := ws[i]) else int(a)
+                         for i, a in enumerate(args))
+
+        table = tb.Table(cp, t, tuple(key_widths), action_params, dcp, cp_args(dcp, da.args),
                          default_is_const=da.is_const, size=t.size,
                          table_only=table_only, default_only=default_only)
         if t.entries:
@@ -348,7 +354,7 @@ class _Block:
                 matches = tuple(_field_match(ks, k.match_kind, w, f"{ce.pos}: {where} key {k.source_text}")
                                 for ks, k, w in zip(ce.keysets, t.keys, key_widths, strict=True))
                 try:
-                    table.insert(tb.TableEntry(matches, ecp, tuple(ce.args), priority=prio,
+                    table.insert(tb.TableEntry(matches, ecp, cp_args(ecp, ce.args), priority=prio,
                                                is_const=t.entries_const))
                 except tb.TableError as e:
                     raise CompileFailure(f"{ce.pos}: const entry: {e}") from e

@@ -175,3 +175,24 @@ def test_locals_actions_return_switch_slices_signed() -> None:
         assert f["c"] == 4 and f["a"] == 12 and f["b"] == 1 and f["d"] == 34
         assert f["w"] == ((12 << 8 | 4) >> 4) & 0xFF
         assert f["s"] == -88
+
+
+SIGNED = """
+control MyIngress(inout headers hdr, inout metadata meta, inout standard_metadata_t standard_metadata) {
+    action set_s(int<8> v, bool b) { meta.s = v; meta.b = b; }
+    table t { key = { meta.k: exact; } actions = { set_s; } default_action = set_s(-3, true);
+              const entries = { 1 : set_s(-128, false); } }
+    apply { t.apply(); }
+}
+"""
+
+
+def test_signed_and_bool_action_data() -> None:
+    cp, prog, _ = build("bit<8> k; int<8> s; bool b;", SIGNED)
+    t = cp.tables["MyIngress.t"]
+    assert t.default_entry.args == (0xFD, 1) and next(t.entries()).args == (0x80, 0)
+    _, _, m, _, _ = run(cp, prog, packet(1))
+    assert m.fields["s"] == -3 and m.fields["b"] is True
+    t.insert(TableEntry((Exact(0),), "MyIngress.set_s", (0x7F, 0)))
+    _, _, m, _, _ = run(cp, prog, packet(1))
+    assert m.fields["s"] == 127 and m.fields["b"] is False
