@@ -200,10 +200,13 @@ extern void verify_checksum_with_payload<T, O>(in bool condition, in T data, in 
 @noSideEffects
 extern void update_checksum_with_payload<T, O>(in bool condition, in T data, inout O checksum, HashAlgorithm algo);
 
-// Legacy forms taking a field list; prefer the *_preserving_field_list forms.
+// Legacy forms taking a field list; prefer the *_preserving_field_list forms,
+// which preserve the user metadata fields annotated @field_list(index).
+@deprecated("Please use 'resubmit_preserving_field_list' instead")
 extern void resubmit<T>(in T data);
 extern void resubmit_preserving_field_list(bit<8> index);
 
+@deprecated("Please use 'recirculate_preserving_field_list' instead")
 extern void recirculate<T>(in T data);
 extern void recirculate_preserving_field_list(bit<8> index);
 

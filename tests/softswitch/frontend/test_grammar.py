@@ -339,3 +339,24 @@ def test_field_annotations_are_kept(p4: P4) -> None:
         [("field_list", (1, 2))], [], [("field_list", (2,))]]
     std = p.types["standard_metadata_t"]
     assert isinstance(std, ir.StructT) and std.field_annotations[5][0].args == ("queueing_metadata.enq_timestamp",)
+
+
+def test_explicit_type_arguments_everywhere(p4text: Callable[..., str]) -> None:
+    src = p4text(
+        states="state start { pkt.extract<h_t>(hdr.h); transition accept; }",
+        locals_="action dbg() { clone_preserving_field_list(CloneType.I2E, (bit<32>)100, 8w0); }\n"
+                "table t { key = { hdr.h.a: exact; } actions = { dbg(); NoAction(); } }",
+        apply="t.apply(); update_checksum_with_payload<tuple<bit<8>, bit<16>>, bit<16>>("
+              "meta.m8 == 1w1 ++ 7w1, { hdr.h.a, hdr.h.b }, hdr.h.b, HashAlgorithm.csum16);"
+              "random<bit<8>>(meta.m8, 0, 255);")
+    src = src.replace("V1Switch(P()", "V1Switch<headers_t, meta_t>(P()")
+    p = load_program(src)
+    assert p.main is not None and p.main.args[0] == "P"
+    ext = p.parsers["P"].states[0].stmts[0].call  # type: ignore[attr-defined]
+    assert ext.type_args == (p.types["h_t"],)
+    upd = p.controls["I"].apply.stmts[1].call  # type: ignore[attr-defined]
+    assert upd.type_args == (ir.TupleT((ir.BitT(8), ir.BitT(16))), ir.BitT(16))
+    cond = upd.args[0].expr
+    assert cond.op == "==" and cond.right == ir.Const(cond.right.pos, ir.BitT(8), 0x81)  # ++ binds tighter
+    rnd = p.controls["I"].apply.stmts[2].call  # type: ignore[attr-defined]
+    assert rnd.type_args == (ir.BitT(8),) and rnd.args[2].expr.value == 255
