@@ -296,6 +296,9 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
             self._set_pipeline(request)
         except P4RTError as e:
             await context.abort(_grpc_code(e.code), e.message)
+        except Exception as e:  # a compiler bug: report it, keep serving
+            log.exception("SetForwardingPipelineConfig failed")
+            await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(e).__name__}: {e}")
         return p4r.SetForwardingPipelineConfigResponse()
 
     def _verify(self, config: p4r.ForwardingPipelineConfig) -> Pipeline:
