@@ -29,8 +29,9 @@ Semantics, P4_16 spec unless noted (BMv2 where the spec leaves a choice):
   parser_error unchanged); no select match -> NoMatch; ``.next`` past the end ->
   StackOutOfBounds; more than 10000 state transitions -> ParserTimeout.
 * Tables: on a hit the entry's action runs with its args; direct counters count hits
-  on the entry and misses on the default entry (BMv2 keeps a counter for the default
-  entry); with ``support_timeout`` a hit stores ``ctx.now_ns`` in ``last_hit_ns``.
+  only (BMv2 ``apply_action``: ``if (hit && with_counters) update_counters``), so the
+  default entry's counters stay 0; with ``support_timeout`` a hit stores ``ctx.now_ns``
+  in ``last_hit_ns``.
   Const entries without explicit priority get priorities as p4c's EntryPriorities pass
   does (largest wins, the first entry highest: N, N-1, ..., 1; an unnumbered entry after
   a numbered one gets the previous priority - 1). Default size 1024 (BMv2).
@@ -377,7 +378,6 @@ class _Block:
         body = [f"    _e = {look}({keyexpr})",
                 "    if _e is None:",
                 f"        _e = {tn}.default_entry",
-                *["    " + c for c in count],
                 f"        _r = {acts}[_e.action]",
                 "        _r[0](f, _e.args)",
                 "        return _r[2]",
