@@ -360,3 +360,18 @@ def test_explicit_type_arguments_everywhere(p4text: Callable[..., str]) -> None:
     assert cond.op == "==" and cond.right == ir.Const(cond.right.pos, ir.BitT(8), 0x81)  # ++ binds tighter
     rnd = p.controls["I"].apply.stmts[2].call  # type: ignore[attr-defined]
     assert rnd.type_args == (ir.BitT(8),) and rnd.args[2].expr.value == 255
+
+
+def test_soft_keywords_as_names(p4: P4) -> None:
+    p = p4(decls="header kw_t { bit<8> type; bit<8> key; bit<8> actions; bit<8> entries; bit<8> priority;"
+                 " bit<8> state; bit<8> apply; bit<8> size; }\nstruct kws_t { kw_t kw; }",
+           locals_="kws_t k; action set(bit<8> type, bit<8> key) { k.kw.type = type; k.kw.key = key; }",
+           apply="k.kw.type = 1; k.kw.key = k.kw.actions + k.kw.entries + k.kw.priority + k.kw.state"
+                 " + k.kw.apply + k.kw.size; bit<8> type = 3; bit<8> key = type; sm.priority = 1;")
+    kw = p.types["kw_t"]
+    assert [n for n, _ in kw.fields] == ["type", "key", "actions", "entries", "priority", "state", "apply",  # type: ignore[union-attr]
+                                         "size"]
+    stmts = p.controls["I"].apply.stmts
+    assert [type(s).__name__ for s in stmts] == ["Assign", "Assign", "VarDecl", "VarDecl", "Assign"]
+    assert stmts[3].init.original_name == "type"  # type: ignore[attr-defined]
+    assert [q.name for q in p.controls["I"].actions[0].params] == ["type", "key"]
