@@ -71,6 +71,11 @@ class BlockMixin(Host):
         self.used.add(f"{name}_{i}")
         return f"{name}_{i}"
 
+    def check_new(self, sc: Scope, name: str, p: ir.Pos) -> None:
+        """P4 forbids two declarations of one name in the same scope."""
+        if name in sc.syms:
+            raise SemanticError(p, f"'{name}' is already declared in this scope")
+
     def bind_params(self, params: tuple[ir.Param, ...], sc: Scope) -> tuple[ir.Param, ...]:
         out = []
         for q in params:
@@ -115,6 +120,9 @@ class BlockMixin(Host):
         locals_: list[ir.VarDecl | ir.Instance] = []
         states_t = [c for c in parts[2:] if c.data == "parser_state"]
         state_names = [self.name_of(self.parts(s)[0]) for s in states_t]
+        for i, s in enumerate(states_t):
+            if state_names[i] in state_names[:i]:
+                raise SemanticError(self.pos(s), f"duplicate parser state '{state_names[i]}'")
         for c in parts[2:]:
             if c.data != "parser_state":
                 self.local_decl(c, sc, locals_)
@@ -207,6 +215,7 @@ class BlockMixin(Host):
             orig = self.name_of(parts[1])
             init = self.expr(parts[2], sc, ty, f"initializer of '{orig}'") if len(parts) > 2 else None
             u = self.fresh(orig)
+            self.check_new(sc, orig, p)
             sc.syms[orig] = Sym("var", u, ty)
             locals_.append(ir.VarDecl(p, u, ty, init, orig))
         elif c.data == "instantiation":
@@ -214,6 +223,7 @@ class BlockMixin(Host):
             orig = self.name_of(parts[2])
             u = self.fresh(orig)
             inst = self.make_instance(ty, parts[1], u, self.annos(c), p, sc, orig)
+            self.check_new(sc, orig, p)
             sc.syms[orig] = Sym("instance", u, ty, False, decl=inst)
             locals_.append(inst)
         else:
@@ -225,6 +235,7 @@ class BlockMixin(Host):
         v = self.expr(parts[2], sc, ty)
         if not isinstance(v, (ir.Const, ir.EnumConst, ir.ErrorConst, ir.StrConst)):
             raise SemanticError(p, f"the value of constant '{name}' is not a compile-time constant")
+        self.check_new(sc, name, p)
         sc.syms[name] = Sym("const", name, ty, False, v)
 
     # ------------------------------------------------------------ controls
@@ -285,9 +296,8 @@ class BlockMixin(Host):
                 # Keep the control-plane name of a renamed parameter.
                 annos = (*annos, ir.Annotation("name", f'"{q.name}"', (q.name,), q.pos))
             bound.append(ir.Param(u, q.direction, q.type, annos, q.default, q.pos))
+        self.check_new(sc, orig, p)
         u = self.fresh(orig)
-        decl = ir.ActionDecl(u, tuple(bound), ir.Block(p, ()), self.annos(c), orig, p)
-        sc.syms[orig] = Sym("action", u, None, False, decl=decl)  # visible in its own body? no: set after
         body = self.block(parts[2], inner)
         # Read-only-ness of a parameter slot holds only inside this action (another
         # action may have an inout parameter of the same name).
@@ -394,6 +404,7 @@ class BlockMixin(Host):
         u = self.fresh(orig)
         td = ir.TableDecl(u, tuple(keys), tuple(actions), default, entries, entries_const, size, timeout,
                           counter, meter, impl, tuple(others), self.annos(c), orig, p)
+        self.check_new(sc, orig, p)
         sc.syms[orig] = Sym("table", u, None, False, decl=td)
         self.table_decls[u] = td
         return td
@@ -510,6 +521,7 @@ class BlockMixin(Host):
             init = self.expr(parts[2], sc, ty, f"initializer of '{orig}'") if len(parts) > 2 else None
             if isinstance(ty, ir.InfIntT):
                 raise SemanticError(p, f"variable '{orig}' needs a type with a width")
+            self.check_new(sc, orig, p)
             u = self.fresh(orig)
             sc.syms[orig] = Sym("var", u, ty)
             return ir.VarDecl(p, u, ty, init, orig)

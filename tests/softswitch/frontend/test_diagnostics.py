@@ -222,3 +222,14 @@ def test_internal_errors_become_diagnostics(monkeypatch: pytest.MonkeyPatch) -> 
     line, col = line_col(src, "bit<8> f(")
     err = _error(src)
     assert f"t.p4:{line}:{col}: error: internal: RuntimeError: boom" in str(err).splitlines()
+
+
+def test_duplicate_declarations() -> None:
+    src = program_text(locals_="bit<8> x; bit<16> x;", apply="")
+    _expect(src, "bit<16> x;", "'x' is already declared in this scope")
+    src = program_text(apply="bit<8> y; { bit<8> y; } bit<8> y;")
+    _expect(src, "bit<8> y;", "'y' is already declared in this scope", occurrence=3)
+    src = program_text(states="state start { transition s; } state s { transition accept; } state s { }")
+    _expect(src, "state s {", "duplicate parser state 's'", occurrence=2)
+    src = program_text(decls="header h_t { bit<8> z; }")
+    _expect(src, "header h_t { bit<8> z; }", "type 'h_t' is already declared")
