@@ -37,24 +37,16 @@ def maker(t: ir.Type) -> Callable[[], Any]:
         def fn() -> Any:
             return Header(t, False, proto.copy())
     elif isinstance(t, ir.StructT):
-        scal = {n: zero_value(ft) for n, ft in t.fields if _scalar(ft)}
+        # declaration order: compound members hold a placeholder in the prototype and are
+        # replaced in place (assigning an existing key keeps its position)
+        proto_s = {n: (zero_value(ft) if _scalar(ft) else None) for n, ft in t.fields}
         subs = [(n, maker(ft)) for n, ft in t.fields if not _scalar(ft)]
-        order = [n for n, _ in t.fields]
-        if not subs:
-            def fn() -> Any:
-                return Struct(t, scal.copy())
-        elif [n for n, _ in t.fields if _scalar(_ft(t, n))] + [n for n, _ in subs] == order:
-            def fn() -> Any:
-                d = scal.copy()
-                for n, mk in subs:
-                    d[n] = mk()
-                return Struct(t, d)
-        else:
-            kinds = [(n, None if _scalar(ft) else maker(ft), zero_value(ft) if _scalar(ft) else None)
-                     for n, ft in t.fields]
 
-            def fn() -> Any:
-                return Struct(t, {n: (mk() if mk is not None else z) for n, mk, z in kinds})
+        def fn() -> Any:
+            d = proto_s.copy()
+            for n, mk in subs:
+                d[n] = mk()
+            return Struct(t, d)
     elif isinstance(t, ir.StackT):
         em = maker(t.elem)
         size = t.size
@@ -66,10 +58,6 @@ def maker(t: ir.Type) -> Callable[[], Any]:
             return zero_value(t)
     _makers[id(t)] = (t, fn)
     return fn
-
-
-def _ft(t: ir.StructT, name: str) -> ir.Type:
-    return t.field_type(name)
 
 
 def copier(t: ir.Type) -> Callable[[Any], Any]:
