@@ -3,7 +3,7 @@
     softswitch [--device-id N] [-i PORT@IFACE ...] [--cpu-port N]
                [--grpc-server-addr HOST:PORT] [--pcap DIR] [--log-level L]
                [-I DIR] [-D X] [--no-p4 | PROG.p4]
-    softswitch compile PROG.p4 [-I DIR] [-D X] [--p4runtime-files OUT.p4info.txtpb]
+    softswitch compile PROG.p4 [-I DIR] [-D X] [--p4runtime-files OUT.p4info.txtpb] [-o OUT.p4]
 
 With PROG.p4 the program is compiled and committed before serving (as BMv2 does with
 its JSON); a controller may still push another one. Once the gRPC server is bound the
@@ -72,6 +72,9 @@ def compile_parser() -> argparse.ArgumentParser:
     p.add_argument("--p4runtime-files", default=None, metavar="FILES",
                    help="comma-separated output files; format by suffix as p4c: .txt/.txtpb text, "
                         ".json JSON, .bin binary")
+    p.add_argument("-o", dest="output", default=None, metavar="OUT.p4",
+                   help="write the device config: the preprocessed, self-contained program that "
+                        "SetForwardingPipelineConfig takes (softswitch's counterpart of BMv2's JSON)")
     return p
 
 
@@ -122,7 +125,23 @@ def _compile_main(argv: Sequence[str]) -> int:
         raise UsageError(f"{args.program}: {e}") from None
     if args.p4runtime_files:
         _write_p4info(info, args.p4runtime_files)
+    if args.output:
+        _write_device_config(args.program, args.include_dirs, args.defines, args.output)
     return 0
+
+
+def _write_device_config(path: str, include_dirs: Sequence[str], defines: Sequence[str], out: str) -> None:
+    from softswitch.frontend.preprocess import flatten
+
+    with open(path, encoding="utf-8") as f:
+        source = f.read()
+    dirs = [*include_dirs, os.path.dirname(os.path.abspath(path))]
+    text = flatten(source, path, dirs, defines, real_path=path)
+    try:
+        with open(out, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        raise UsageError(f"cannot write {out}: {e}") from None
 
 
 def _split_addr(addr: str) -> tuple[str, int]:

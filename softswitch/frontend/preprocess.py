@@ -21,7 +21,7 @@ from pathlib import Path
 from softswitch import ir
 from softswitch.frontend.diagnostics import Diagnostic, FrontendError
 
-__all__ = ["P4INCLUDE", "LineMap", "preprocess"]
+__all__ = ["P4INCLUDE", "LineMap", "flatten", "preprocess"]
 
 #: Directory holding our core.p4 and v1model.p4.
 P4INCLUDE = str(Path(__file__).resolve().parent.parent / "p4include")
@@ -75,6 +75,45 @@ def preprocess(
     otherwise ``source`` is written to a temporary file named like ``filename`` so
     that ``#include "x.p4"`` still resolves next to ``filename``'s directory.
     """
+    stdout, lm = _run_cpp(source, filename, include_dirs, defines, real_path=real_path)
+    lines = stdout.split("\n")
+    for i, text in enumerate(lines):
+        if text.startswith("#"):
+            m = _MARKER.match(text)
+            if m:
+                lm.add(i + 2, _unescape(m.group(2)), int(m.group(1)))
+            # Markers and other directives (#pragma, #ident) carry no P4 text.
+            lines[i] = ""
+    return "\n".join(lines), lm
+
+
+def flatten(
+    source: str,
+    filename: str,
+    include_dirs: Sequence[str] = (),
+    defines: Sequence[str] = (),
+    *,
+    real_path: str | None = None,
+) -> str:
+    """The preprocessed program as one self-contained text, line markers kept.
+
+    This is softswitch's device config (what BMv2's JSON is to simple_switch): it needs
+    no include path, and preprocessing it again maps positions back to the original
+    files through its ``# N "file"`` markers.
+    """
+    stdout, _ = _run_cpp(source, filename, include_dirs, defines, real_path=real_path)
+    return stdout
+
+
+def _run_cpp(
+    source: str,
+    filename: str,
+    include_dirs: Sequence[str],
+    defines: Sequence[str],
+    *,
+    real_path: str | None,
+) -> tuple[str, LineMap]:
+    """Run cpp; returns its raw output (markers kept) and a LineMap to fill."""
     user_dirs = [str(d) for d in include_dirs]
     with tempfile.TemporaryDirectory(prefix="softswitch-cpp-") as tmp:
         if real_path is None:
@@ -100,15 +139,7 @@ def preprocess(
         lm = LineMap(rename={path: filename})
         if proc.returncode != 0:
             raise FrontendError(_cpp_errors(proc.stderr, path, filename))
-    lines = proc.stdout.split("\n")
-    for i, text in enumerate(lines):
-        if text.startswith("#"):
-            m = _MARKER.match(text)
-            if m:
-                lm.add(i + 2, _unescape(m.group(2)), int(m.group(1)))
-            # Markers and other directives (#pragma, #ident) carry no P4 text.
-            lines[i] = ""
-    return "\n".join(lines), lm
+    return proc.stdout, lm
 
 
 _CPP_DIAG = re.compile(r"^(.*?):(\d+):(?:(\d+):)?\s*(fatal error|error|warning):\s*(.*)$")

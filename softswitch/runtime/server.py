@@ -512,6 +512,14 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
                     out = p4r.DigestEntry(digest_id=did)
                     out.config.CopyFrom(cfg)
                     yield p4r.Entity(digest_entry=out)
+        elif which in ("action_profile_member", "action_profile_group"):
+            # Programs with action profiles are refused at load time, so there is never
+            # one to read; a wildcard read (what controllers issue when they clean up,
+            # e.g. finsy's delete_all) is answered with nothing, as BMv2 does for a
+            # program without action profiles.
+            profile_id = getattr(entity, which).action_profile_id
+            if profile_id:
+                raise P4RTError(Code.NOT_FOUND, f"{which}: no action profile with id {profile_id}")
         else:
             raise P4RTError(Code.UNIMPLEMENTED, f"reading {which} is not supported")
 
