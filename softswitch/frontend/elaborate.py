@@ -417,13 +417,14 @@ class Elaborator(ExprMixin, CallMixin, BlockMixin):
                 args.append((bname, self.pos(a)))
             if len(args) != len(pkg.params):
                 raise SemanticError(p, f"package {ty.name} takes {len(pkg.params)} arguments, {len(args)} given")
+            bound: dict[str, tuple[ir.Type, str]] = {}
             for (bname, ap), q in zip(args, pkg.params, strict=False):
                 want = "parser" if isinstance(q.type, ir.ParserT) else "control"
                 have = "parser" if bname in self.parsers else "control"
                 if want != have:
                     raise SemanticError(ap, f"argument '{q.name}' of {ty.name} must be a {want}, "
                                         f"but {bname} is a {have}")
-                self.check_block_signature(bname, q, ap)
+                self.check_block_signature(bname, q, ap, bound)
             if self.main is not None:
                 raise SemanticError(p, "more than one package instantiation")
             if name != "main":
@@ -434,9 +435,12 @@ class Elaborator(ExprMixin, CallMixin, BlockMixin):
         self.instances[name] = inst
         self.declare_global(name, Sym("instance", name, ty, False, top_level=True, decl=inst), p)
 
-    def check_block_signature(self, bname: str, q: ir.Param, p: ir.Pos) -> None:
-        """The block's parameter list must match the package parameter's type (counts and
-        directions; the generic H/M are bound per program)."""
+    def check_block_signature(self, bname: str, q: ir.Param, p: ir.Pos,
+                              bound: dict[str, tuple[ir.Type, str]]) -> None:
+        """The block's parameter list must match the package parameter's type (counts,
+        directions, types). Type variables are bound by name across all blocks of the
+        package (v1model names them H and M everywhere), so every block must agree on
+        the header and metadata types."""
         decl: ir.ParserDecl | ir.ControlDecl = self.parsers.get(bname) or self.controls[bname]
         tname = q.type.name  # type: ignore[attr-defined]
         if tname not in self.block_types:
@@ -449,7 +453,14 @@ class Elaborator(ExprMixin, CallMixin, BlockMixin):
                 raise SemanticError(a.pos, f"parameter '{a.name}' of {bname} must be "
                                     f"'{b.direction or 'directionless'}' as in {tname}, not "
                                     f"'{a.direction or 'directionless'}'")
-            if not isinstance(b.type, ir.TypeVarT) and a.type != b.type:
+            if isinstance(b.type, ir.TypeVarT):
+                have = bound.get(b.type.name)
+                if have is None:
+                    bound[b.type.name] = (a.type, bname)
+                elif have[0] != a.type:
+                    raise SemanticError(a.pos, f"parameter '{a.name}' of {bname} has type {type_str(a.type)}, "
+                                        f"but {have[1]} uses {type_str(have[0])} for {b.type.name}")
+            elif a.type != b.type:
                 raise SemanticError(a.pos, f"parameter '{a.name}' of {bname} must have type "
                                     f"{type_str(b.type)} as in {tname}, not {type_str(a.type)}")
 

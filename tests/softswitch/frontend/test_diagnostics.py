@@ -233,3 +233,10 @@ def test_duplicate_declarations() -> None:
     _expect(src, "state s {", "duplicate parser state 's'", occurrence=2)
     src = program_text(decls="header h_t { bit<8> z; }")
     _expect(src, "header h_t { bit<8> z; }", "type 'h_t' is already declared")
+
+
+def test_blocks_must_agree_on_header_and_metadata_types() -> None:
+    src = program_text(decls="struct other_t { bit<8> q; }").replace(
+        "control CC(inout headers_t hdr, inout meta_t meta)", "control CC(inout headers_t hdr, inout other_t meta)")
+    d = _expect(src, "inout other_t meta", "parameter 'meta' of CC has type other_t")
+    assert d.message.endswith("but P uses meta_t for M")
