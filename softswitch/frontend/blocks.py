@@ -54,7 +54,8 @@ def source_text(t: Any) -> str:
 class BlockMixin(Host):
     # ------------------------------------------------------------ naming
 
-    def begin_block(self) -> None:
+    def begin_block(self, context: str = "control") -> None:
+        self.context = context
         self.used: set[str] = set()
         self.action_param_names: set[str] = set()
         self.readonly = set()
@@ -113,7 +114,7 @@ class BlockMixin(Host):
         if name in self.types or name in self.parsers or name in self.controls:
             raise SemanticError(self.pos(d), f"'{name}' is already declared")
         ctor = self.ctor_params(parts[1])
-        self.begin_block()
+        self.begin_block("parser")
         sc = self.globals.child()
         params = self.bind_params(params, sc)
         ctor = self.bind_params(ctor, sc)
@@ -298,7 +299,11 @@ class BlockMixin(Host):
             bound.append(ir.Param(u, q.direction, q.type, annos, q.default, q.pos))
         self.check_new(sc, orig, p)
         u = self.fresh(orig)
-        body = self.block(parts[2], inner)
+        outer_context, self.context = self.context, "action"
+        try:
+            body = self.block(parts[2], inner)
+        finally:
+            self.context = outer_context
         # Read-only-ness of a parameter slot holds only inside this action (another
         # action may have an inout parameter of the same name).
         self.readonly = readonly_before
@@ -312,7 +317,7 @@ class BlockMixin(Host):
         return self.action_decl(c, self.globals.child())
 
     def function_body(self, sig: ir.MethodSig, t: Tree) -> ir.Block:
-        self.begin_block()
+        self.begin_block("function")
         sc = self.globals.child()
         self.bind_params(sig.params, sc)
         self.return_type = sig.return_type
@@ -500,6 +505,8 @@ class BlockMixin(Host):
             els = self.as_block_stmt(ch[2], sc) if len(ch) > 2 else None
             return ir.If(p, cond, then, els)
         if k == "exit_stmt":
+            if self.context == "parser":
+                raise SemanticError(p, "'exit' is not allowed in a parser")
             return ir.Exit(p)
         if k == "return_stmt":
             rt = getattr(self, "return_type", None)

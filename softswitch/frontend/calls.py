@@ -58,6 +58,8 @@ class CallMixin(Host):
                 bound = self.bind(fdecl.params, args, sc, p, env, f"function {name}")
                 return ir.FunctionCall(p, substitute(fdecl.return_type, env), name, bound)
             if s.kind == "extern_fn":
+                if name == "verify" and self.context != "parser":
+                    raise SemanticError(p, "verify() can only be called in a parser")
                 sig, bound, env = self.overload(self.extern_functions[name], args, sc, p, targs, {},
                                                 f"extern function {name}")
                 rt = self.result_type(sig, env, p)
@@ -74,6 +76,8 @@ class CallMixin(Host):
                         raise SemanticError(p, f"a table has only the method apply(), not '{m}'")
                     if args:
                         raise SemanticError(p, "table apply() takes no arguments")
+                    if self.context != "control":
+                        raise SemanticError(p, f"table {self.name_of(base_t.children[0])} can only be applied in the apply block of a control")
                     return ir.TableApply(p, ir.TableResultT(s.name), s.name)
             base = self.expr(base_t, sc)
             return self.method_call(base, m, args, targs, sc, p)

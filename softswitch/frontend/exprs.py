@@ -306,6 +306,8 @@ class ExprMixin(Host):
             raise SemanticError(p, f"no field '{m}' in {kind} {bt.name}{hint}")
         if isinstance(bt, ir.StackT):
             if m in ("next", "last"):
+                if self.context != "parser":
+                    raise SemanticError(p, f"'{m}' of a header stack can only be used in a parser")
                 return ir.Member(p, bt.elem, base, m)
             if m == "lastIndex":
                 return ir.Member(p, ir.BitT(32), base, m)

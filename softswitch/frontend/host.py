@@ -42,6 +42,7 @@ class Host:
     readonly: set[str]
     table_decls: dict[str, ir.TableDecl]
     return_type: ir.Type | None
+    context: str  # "parser", "control", "action" or "function": what the statements are in
 
     def _stub(self) -> Any:
         raise NotImplementedError(type(self).__name__)

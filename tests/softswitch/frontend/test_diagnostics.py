@@ -240,3 +240,15 @@ def test_blocks_must_agree_on_header_and_metadata_types() -> None:
         "control CC(inout headers_t hdr, inout meta_t meta)", "control CC(inout headers_t hdr, inout other_t meta)")
     d = _expect(src, "inout other_t meta", "parameter 'meta' of CC has type other_t")
     assert d.message.endswith("but P uses meta_t for M")
+
+
+def test_context_restrictions() -> None:
+    src = program_text(apply="hdr.stack.next.a = 1;")
+    _expect(src, "hdr.stack.next", "'next' of a header stack can only be used in a parser")
+    src = program_text(apply="verify(true, error.NoMatch);")
+    _expect(src, "verify(true", "verify() can only be called in a parser")
+    src = program_text(locals_="table t { key = { hdr.h.a: exact; } actions = { NoAction; } }\n"
+                               "action a() { t.apply(); }", apply="a();")
+    _expect(src, "t.apply(); }", "table t can only be applied in the apply block of a control")
+    src = program_text(states="state start { exit; }")
+    _expect(src, "exit;", "'exit' is not allowed in a parser")
