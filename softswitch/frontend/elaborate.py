@@ -83,6 +83,8 @@ class Elaborator(ExprMixin, CallMixin, BlockMixin):
         self.instances: dict[str, ir.Instance] = {}
         self.main: ir.MainInstance | None = None
         self.globals = Scope()
+        # Declarations that failed: later references to them report nothing more.
+        self.failed: set[str] = set()
         self.tparams: set[str] = set()
         self.readonly: set[str] = set()
 
@@ -97,6 +99,7 @@ class Elaborator(ExprMixin, CallMixin, BlockMixin):
                 self.decl(d)
             except SemanticError as e:
                 self.diags.append(Diagnostic(e.pos, "error", e.message))
+                self.note_failed(d)
             except FrontendError:
                 raise
             except Exception as e:
@@ -116,6 +119,11 @@ class Elaborator(ExprMixin, CallMixin, BlockMixin):
             packages=dict(self.packages), instances=dict(self.instances), main=self.main,
             source_files=self.lines.files(),
         )
+
+    def note_failed(self, d: Tree) -> None:
+        if d.data in ("parser_decl", "control_decl"):
+            head = self.parts(d)[0]
+            self.failed.add(self.name_of(self.parts(head)[0]))
 
     def annos(self, t: Tree) -> tuple[ir.Annotation, ...]:
         return tuple(_annotation(c, self.pos(c)) for c in t.children
@@ -410,6 +418,8 @@ class Elaborator(ExprMixin, CallMixin, BlockMixin):
                     raise SemanticError(self.pos(a), f"arguments of package {ty.name} must be parser/control "
                                         "instantiations without arguments, e.g. MyIngress()")
                 bname = str(a.children[0])
+                if bname in self.failed:
+                    return  # already reported
                 if bname not in self.parsers and bname not in self.controls:
                     known = [*self.parsers, *self.controls]
                     raise SemanticError(self.pos(a), f"no parser or control named '{bname}'"

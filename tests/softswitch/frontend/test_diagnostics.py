@@ -252,3 +252,9 @@ def test_context_restrictions() -> None:
     _expect(src, "t.apply(); }", "table t can only be applied in the apply block of a control")
     src = program_text(states="state start { exit; }")
     _expect(src, "exit;", "'exit' is not allowed in a parser")
+
+
+def test_no_cascade_from_a_failed_block() -> None:
+    src = program_text().replace("control E(inout headers_t hdr", "control E(inout headerz_t hdr")
+    err = _error(src)
+    assert [d.message for d in err.diagnostics] == ["unknown type 'headerz_t'; did you mean 'headers_t'?"]
