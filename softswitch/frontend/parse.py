@@ -34,6 +34,8 @@ def _describe(terminals: set[str] | frozenset[str], lark: Lark) -> str:
         else:
             pretty.add({"NAME": "identifier", "TYPE_NAME": "type name", "INTEGER": "integer",
                         "STRING_LIT": "string", "ANNOTATION": "annotation", "TARG_LT": "'<'",
+                        "EQOP": "'=='", "RELOP": "'<'", "SHIFTOP": "'<<'", "ADDOP": "'+'",
+                        "MULOP": "'*'", "PREFIXOP": "unary operator", "ANNO_BODY": "'('",
                         "$END": "end of file"}.get(name, name.lower()))
     items = sorted(pretty)
     if len(items) > 12:
