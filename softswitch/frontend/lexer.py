@@ -23,7 +23,7 @@ from lark import Token
 from lark.lexer import Lexer, LexerState
 from lark.parsers.lalr_analysis import Shift
 
-__all__ = ["RawTok", "scan", "P4Lexer", "ScanError"]
+__all__ = ["RawTok", "scan", "P4Lexer", "ScanError", "would_shift", "type_names", "mark_brackets"]
 
 _TOKEN = re.compile(
     r"""
@@ -281,12 +281,12 @@ def _choose(cands: list[str], accepted: Any, parser_state: Any, t: RawTok) -> st
     if len(possible) == 1:
         return possible[0]
     for c in possible:
-        if _would_shift(parser_state, c):
+        if would_shift(parser_state, c):
             return c
     return possible[0]
 
 
-def _would_shift(parser_state: Any, ttype: str) -> bool:
+def would_shift(parser_state: Any, ttype: str) -> bool:
     """Whether the LALR automaton shifts ``ttype`` after the reductions it implies.
 
     Simulated on the state stack alone (lark's own feed_token would run the tree

@@ -9,7 +9,7 @@ from lark import Lark, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from softswitch.frontend.diagnostics import Diagnostic, FrontendError
-from softswitch.frontend.lexer import P4Lexer, ScanError
+from softswitch.frontend.lexer import P4Lexer, ScanError, would_shift
 from softswitch.frontend.preprocess import LineMap
 
 __all__ = ["parser", "parse_text"]
@@ -56,7 +56,13 @@ def parse_text(text: str, lines: LineMap) -> Tree:
             what = "unexpected end of file"
         else:
             what = f"syntax error, unexpected '{tok.value}'"
-        msg = f"{what}; expected {_describe(e.expected, lark)}"
+        expected = set(e.expected)
+        state = getattr(e, "state", None)
+        if state is not None and hasattr(state, "state_stack"):
+            # LALR look-ahead sets are merged; keep what the parser would really shift.
+            real = {t for t in expected if would_shift(state, t)}
+            expected = real or expected
+        msg = f"{what}; expected {_describe(expected, lark)}"
         line = e.line if isinstance(e.line, int) and e.line > 0 else 1
         col = e.column if isinstance(e.column, int) and e.column > 0 else 1
         raise FrontendError([Diagnostic(lines.pos(line, col), "error", msg)]) from None
