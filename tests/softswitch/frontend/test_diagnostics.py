@@ -49,6 +49,9 @@ def test_syntax_error_says_what_was_expected() -> None:
     src = program_text(apply="meta.m8 = 1 +;")
     d = _expect(src, ";", "syntax error, unexpected ';'", occurrence=src.count(";", 0, src.index("1 +;")) + 1)
     assert "expected" in d.message and "integer" in d.message
+    src = program_text(apply="meta.m8 = 1\n meta.m16 = 2;")
+    d = _expect(src, "meta.m16 = 2", "syntax error, unexpected 'meta'")
+    assert "';'" in d.message and "'&&&'" not in d.message  # only what the parser really accepts
 
 
 def test_unknown_field_suggests_closest() -> None:
