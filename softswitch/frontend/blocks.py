@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 from lark import Token, Tree
@@ -277,6 +278,10 @@ class BlockMixin(Host):
         self.cur_pos = p
         orig = self.name_of(parts[0])
         params = self.params(parts[1])
+        for before, q in pairwise(params):
+            if before.direction == "" and q.direction != "":
+                raise SemanticError(q.pos, f"parameter '{q.name}' of action {orig}: parameters with a "
+                                    "direction must come before the directionless (control-plane) ones")
         inner = sc.child()
         bound = []
         readonly_before = set(self.readonly)

@@ -261,3 +261,8 @@ def test_no_cascade_from_a_failed_block() -> None:
     src = program_text().replace("control E(inout headers_t hdr", "control E(inout headerz_t hdr")
     err = _error(src)
     assert [d.message for d in err.diagnostics] == ["unknown type 'headerz_t'; did you mean 'headers_t'?"]
+
+
+def test_action_parameter_order() -> None:
+    src = program_text(locals_="action a(bit<8> cp, inout bit<8> v) { v = cp; }", apply="a(1, meta.m8);")
+    _expect(src, "inout bit<8> v", "parameters with a direction must come before the directionless")
