@@ -19,6 +19,7 @@ to completion on the loop thread.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -38,6 +39,8 @@ log = logging.getLogger("softswitch.ports")
 
 #: largest frame read from a socket (jumbo frames and GRO-merged frames fit)
 MAX_FRAME = 65535
+#: frames a Unix-socket port queues while its peer is not reading (then it drops)
+TX_QUEUE_LEN = 4096
 #: v1model's drop port; not usable as a real port
 _DROP_PORT = 511
 
@@ -250,6 +253,7 @@ class UnixPort(_SocketPort):
         super().__init__(port)
         self.path = path
         self.peer_path = path + ".peer"
+        self._backlog: collections.deque[bytes] = collections.deque()
         with contextlib.suppress(FileNotFoundError):
             if os.path.exists(path) and not os.path.isdir(path):
                 os.unlink(path)  # a stale socket from an earlier run
@@ -263,19 +267,53 @@ class UnixPort(_SocketPort):
         self.sock = sock
 
     def send(self, frame: bytes) -> bool:
+        # A datagram socket refuses a burst once the peer's queue is full (only 10
+        # datagrams by default, net.unix.max_dgram_qlen), where a real link would queue:
+        # keep a bounded transmit queue and flush it when the socket is writable again.
+        if self._backlog:
+            return self._enqueue(frame)
         try:
             self.sock.sendto(frame, self.peer_path)
         except (FileNotFoundError, ConnectionRefusedError):
             self.tx_dropped += 1  # nobody listening: like a link that is down
             return False
-        except (BlockingIOError, OSError) as e:
+        except BlockingIOError:
+            return self._enqueue(frame)
+        except OSError as e:
             log.warning("port %d@unix:%s: transmit failed: %s", self.port, self.path, e)
             self.tx_dropped += 1
             return False
         self.tx += 1
         return True
 
+    def _enqueue(self, frame: bytes) -> bool:
+        if len(self._backlog) >= TX_QUEUE_LEN or self._loop is None:
+            self.tx_dropped += 1
+            return False
+        if not self._backlog:
+            self._loop.add_writer(self.sock.fileno(), self._flush)
+        self._backlog.append(frame)
+        return True
+
+    def _flush(self) -> None:
+        while self._backlog:
+            try:
+                self.sock.sendto(self._backlog[0], self.peer_path)
+            except BlockingIOError:
+                return  # still full: wait for the next writable event
+            except OSError:
+                self.tx_dropped += 1  # the peer went away
+            else:
+                self.tx += 1
+            self._backlog.popleft()
+        if self._loop is not None:
+            self._loop.remove_writer(self.sock.fileno())
+
     def close(self) -> None:
+        if self._loop is not None and self._backlog:
+            with contextlib.suppress(Exception):
+                self._loop.remove_writer(self.sock.fileno())
+        self._backlog.clear()
         super().close()
         with contextlib.suppress(OSError):
             os.unlink(self.path)

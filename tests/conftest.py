@@ -1,4 +1,4 @@
-"""Shared fixtures for controller tests: the golden key cases, read where they stand.
+"""Fixtures shared by the whole suite: the golden key cases, read where they stand.
 
 The golden file lives outside the repository (``../shared/spec/key-cases.json`` relative to the repo
 root); ``FATFLOW_SPEC_DIR`` points elsewhere. Tests never carry a copy of it.
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 _MISSING = "<key-cases.json missing>"
 
 
