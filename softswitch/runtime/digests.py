@@ -45,10 +45,17 @@ class DigestQueue:
 
     def configure(self, digest_id: int, widths: tuple[int, ...], config: p4r.DigestEntry.Config | None) -> None:
         if config is None:
+            # The DigestEntry is deleted: the controller no longer wants this digest, so
+            # its pending data and the suppression of lists it never acked go too (a
+            # later DigestEntry starts afresh instead of staying silent on old data).
             self.configs.pop(digest_id, None)
             p = self._pending.pop(digest_id, None)
             if p is not None and p.timer is not None:
                 p.timer.cancel()
+            for key in [k for k in self._lists if k[0] == digest_id]:
+                del self._lists[key]
+            for key in [k for k in self._unacked if k[0] == digest_id]:
+                del self._unacked[key]
             return
         self.configs[digest_id] = config
         self.widths[digest_id] = widths
