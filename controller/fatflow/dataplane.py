@@ -88,6 +88,9 @@ __all__ = [
     "MatchValue",
     "rule_order",
     "fatflow_entries",
+    "vmi_port_entry",
+    "fabric_port_entry",
+    "route_entry",
     "flow_table",
     "flow_match",
     "FlowDigest",
@@ -359,6 +362,35 @@ def fatflow_entries(
         *_port_match_entries(vmi_id, merge_rules(rules)),
         *_rule_entries(vmi_id, rules),
     ]
+
+
+# ---- ports and routes -----------------------------------------------------------------------------
+
+
+def vmi_port_entry(port: int, vmi_id: int, vrf: int, *, miss_policy: int = MISS_POLICY_FORWARD,
+                   mirror_new_flows: bool = False, flowtable_enabled: bool = True) -> TableWrite:
+    """The port-table entry making ``port`` the port of VMI ``vmi_id`` in ``vrf``."""
+    _check_vmi_id(vmi_id)
+    return TableWrite(PORT_TABLE, {"ingress_port": port}, SET_VMI_PORT,
+                      dict(vmi_id=vmi_id, vrf=vrf, miss_policy=miss_policy,
+                           mirror_new_flows=int(mirror_new_flows), flowtable_enabled=int(flowtable_enabled)))
+
+
+def fabric_port_entry(port: int, vrf: int, *, miss_policy: int = MISS_POLICY_FORWARD,
+                      mirror_new_flows: bool = False, flowtable_enabled: bool = True) -> TableWrite:
+    """The port-table entry making ``port`` a fabric (uplink) port in ``vrf``."""
+    return TableWrite(PORT_TABLE, {"ingress_port": port}, SET_FABRIC_PORT,
+                      dict(vrf=vrf, miss_policy=miss_policy, mirror_new_flows=int(mirror_new_flows),
+                           flowtable_enabled=int(flowtable_enabled)))
+
+
+def route_entry(prefix: IPv4Network | IPv6Network, port: int, *, vrf: int, src_mac: int, dst_mac: int,
+                dst_vmi_id: int = 0) -> TableWrite:
+    """A route of ``vrf`` to the next hop on ``port`` (``dst_vmi_id``: the local VMI the prefix
+    belongs to, 0 when it is not local)."""
+    table = ROUTE_V4_TABLE if prefix.version == 4 else ROUTE_V6_TABLE
+    return TableWrite(table, {"vrf": vrf, "dst_addr": str(prefix)}, SET_NEXT_HOP,
+                      dict(port=port, src_mac=src_mac, dst_mac=dst_mac, dst_vmi_id=dst_vmi_id))
 
 
 # ---- flow table and digest -----------------------------------------------------------------------

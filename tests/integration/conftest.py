@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from harness import PipelineBuild, Target, compile_pipeline, start_softswitch
+
+from softswitch.launch import PipelineBuild, Target, compile_pipeline, start_softswitch
 from lab import Lab, open_lab
 
+P4_MAIN = Path(__file__).resolve().parents[2] / "p4src" / "fatflow_v1model.p4"
 
 # finsy warns on every connection that the target has no gNMI service: expected here.
 logging.getLogger("finsy").setLevel(logging.ERROR)
@@ -25,7 +27,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def build(tmp_path_factory: pytest.TempPathFactory) -> PipelineBuild:
-    return compile_pipeline(tmp_path_factory.mktemp("p4build"))
+    return compile_pipeline(tmp_path_factory.mktemp("p4build"), P4_MAIN)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from ipaddress import IPv4Address, IPv6Address, ip_address
+from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 from pathlib import Path
 from typing import Any
 
@@ -109,23 +109,20 @@ class Lab:
 
     async def vmi_port(self, port: int, vmi_id: int, vrf: int, *, miss_policy: int = dp.MISS_POLICY_FORWARD,
                        mirror_new_flows: int = 0, flowtable_enabled: int = 1) -> None:
-        await self.write([TableWrite(dp.PORT_TABLE, {"ingress_port": port}, dp.SET_VMI_PORT,
-                                     dict(vmi_id=vmi_id, vrf=vrf, miss_policy=miss_policy,
-                                          mirror_new_flows=mirror_new_flows,
-                                          flowtable_enabled=flowtable_enabled))])
+        await self.write([dp.vmi_port_entry(port, vmi_id, vrf, miss_policy=miss_policy,
+                                            mirror_new_flows=bool(mirror_new_flows),
+                                            flowtable_enabled=bool(flowtable_enabled))])
 
     async def fabric_port(self, port: int, vrf: int, *, miss_policy: int = dp.MISS_POLICY_FORWARD,
                           mirror_new_flows: int = 0, flowtable_enabled: int = 1) -> None:
-        await self.write([TableWrite(dp.PORT_TABLE, {"ingress_port": port}, dp.SET_FABRIC_PORT,
-                                     dict(vrf=vrf, miss_policy=miss_policy, mirror_new_flows=mirror_new_flows,
-                                          flowtable_enabled=flowtable_enabled))])
+        await self.write([dp.fabric_port_entry(port, vrf, miss_policy=miss_policy,
+                                               mirror_new_flows=bool(mirror_new_flows),
+                                               flowtable_enabled=bool(flowtable_enabled))])
 
     async def route(self, prefix: str, port: int, *, vrf: int = 1, dst_vmi_id: int = 0,
                     dst_mac: str = NEXT_HOP_MAC) -> None:
-        table = dp.ROUTE_V6_TABLE if ":" in prefix else dp.ROUTE_V4_TABLE
-        await self.write([TableWrite(table, {"vrf": vrf, "dst_addr": prefix}, dp.SET_NEXT_HOP,
-                                     dict(port=port, src_mac=_mac(ROUTER_MAC), dst_mac=_mac(dst_mac),
-                                          dst_vmi_id=dst_vmi_id))])
+        await self.write([dp.route_entry(ip_network(prefix), port, vrf=vrf, src_mac=_mac(ROUTER_MAC),
+                                         dst_mac=_mac(dst_mac), dst_vmi_id=dst_vmi_id)])
 
     async def fatflow(self, vmi_id: int, vmi: VMI) -> None:
         await self.write(dp.fatflow_entries(vmi_id, vmi.effective_rules(), vmi.exclude_list()))

@@ -1,9 +1,11 @@
-"""Start real softswitch processes and talk to them as a controller would.
+"""Run softswitch as a separate process, as a lab, a test or a demo runs a switch.
 
-A test gets a :class:`Target`: a softswitch subprocess serving P4Runtime on an unused
-loopback port, with its data ports on Unix datagram sockets (rootless), and a
-:class:`softswitch.ports.UnixPortPeer` per port to send and receive frames. The pipeline is pushed over
-P4Runtime by finsy, exactly as against simple_switch_grpc.
+:func:`start_softswitch` gives a :class:`Target`: a softswitch subprocess serving
+P4Runtime on an unused loopback port, its data ports on Unix datagram sockets (no root
+needed), and a :class:`softswitch.ports.UnixPortPeer` per port to send and receive
+frames. Controllers then push the pipeline over P4Runtime exactly as they would to
+simple_switch_grpc. :func:`compile_pipeline` writes the device config and P4Info that
+such a push needs.
 """
 
 from __future__ import annotations
@@ -20,10 +22,7 @@ from pathlib import Path
 
 from softswitch.ports import UnixPortPeer
 
-REPO = Path(__file__).resolve().parents[2]
-P4_MAIN = REPO / "p4src" / "fatflow_v1model.p4"
-
-__all__ = ["REPO", "P4_MAIN", "PipelineBuild", "compile_pipeline", "Target", "start_softswitch", "free_port"]
+__all__ = ["PipelineBuild", "compile_pipeline", "Target", "start_softswitch", "free_port"]
 
 
 def free_port() -> int:
@@ -40,17 +39,19 @@ class PipelineBuild:
     p4info: Path
 
 
-def compile_pipeline(out_dir: Path, source: Path = P4_MAIN) -> PipelineBuild:
+def compile_pipeline(out_dir: Path, source: Path, include_dirs: Sequence[str] = ()) -> PipelineBuild:
+    """Run ``softswitch compile`` on ``source``: ``<out_dir>/<stem>.p4`` (device config)
+    and ``<out_dir>/<stem>.p4info.txtpb``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     dev = out_dir / (source.stem + ".p4")
     info = out_dir / (source.stem + ".p4info.txtpb")
     proc = subprocess.run(
         [sys.executable, "-m", "softswitch", "compile", str(source), "-o", str(dev),
-         "--p4runtime-files", str(info)],
+         "--p4runtime-files", str(info), *[f"-I{d}" for d in include_dirs]],
         capture_output=True, text=True, timeout=300,
     )
     if proc.returncode != 0:
-        raise AssertionError(f"softswitch compile failed:\n{proc.stdout}\n{proc.stderr}")
+        raise RuntimeError(f"softswitch compile failed:\n{proc.stdout}\n{proc.stderr}")
     return PipelineBuild(dev, info)
 
 
@@ -71,7 +72,8 @@ class Target:
 def start_softswitch(workdir: Path, ports: Sequence[int] = (1, 2, 3, 4), *, cpu_port: int = 255,
                      device_id: int = 1, program: Path | None = None,
                      extra_args: Sequence[str] = ()) -> Iterator[Target]:
-    """Run `softswitch` as a subprocess until the block ends."""
+    """Run ``softswitch`` as a subprocess until the block ends; its log goes to
+    ``<workdir>/softswitch.log``. Raises RuntimeError if it does not come up."""
     workdir.mkdir(parents=True, exist_ok=True)
     sockdir = Path(os.environ.get("FATFLOW_SOCK_DIR", "/tmp")) / f"ss-{os.getpid()}-{time.monotonic_ns()}"
     sockdir.mkdir(parents=True)  # short path: AF_UNIX paths are limited to 108 bytes
@@ -91,9 +93,9 @@ def start_softswitch(workdir: Path, ports: Sequence[int] = (1, 2, 3, 4), *, cpu_
         deadline = time.monotonic() + 60
         while "listening on" not in target.log():
             if proc.poll() is not None:
-                raise AssertionError(f"softswitch exited with {proc.returncode}:\n{target.log()}")
+                raise RuntimeError(f"softswitch exited with {proc.returncode}:\n{target.log()}")
             if time.monotonic() > deadline:
-                raise AssertionError(f"softswitch did not start within 60 s:\n{target.log()}")
+                raise RuntimeError(f"softswitch did not start within 60 s:\n{target.log()}")
             time.sleep(0.05)
         for p in ports:
             target.peers[p] = UnixPortPeer(str(sockdir / f"p{p}"))
