@@ -88,6 +88,7 @@ __all__ = [
     "MatchValue",
     "rule_order",
     "fatflow_entries",
+    "flow_key_of_match",
     "vmi_port_entry",
     "fabric_port_entry",
     "route_entry",
@@ -413,6 +414,23 @@ def flow_match(key: FlowKey) -> dict[str, MatchValue]:
         "src_plen": key.src_plen,
         "dst_plen": key.dst_plen,
     }
+
+
+def flow_key_of_match(table: str, match: Mapping[str, int]) -> FlowKey:
+    """The key of a flow entry read back from ``table`` (the inverse of :func:`flow_match`);
+    ``table`` may be the full name or its P4Info alias (``flow_v4``)."""
+    if table in (FLOW_V4_TABLE, FLOW_V4_TABLE.rsplit(".", 1)[1]):
+        addr: type[IPv4Address] | type[IPv6Address] = IPv4Address
+    elif table in (FLOW_V6_TABLE, FLOW_V6_TABLE.rsplit(".", 1)[1]):
+        addr = IPv6Address
+    else:
+        raise ValueError(f"{table!r} is not a flow table ({FLOW_V4_TABLE} or {FLOW_V6_TABLE})")
+    missing = [f for f in FLOW_KEY_FIELDS if f not in match]
+    if missing:
+        raise ValueError(f"{table}: match lacks {', '.join(missing)}")
+    return FlowKey(vrf=match["vrf"], src=addr(match["src_addr"]), dst=addr(match["dst_addr"]),
+                   protocol=match["protocol"], sport=match["src_port"], dport=match["dst_port"],
+                   src_plen=match["src_plen"], dst_plen=match["dst_plen"])
 
 
 _DIRECTIONS = {DIRECTION_FROM_VM: Direction.FROM_VM, DIRECTION_TO_VM: Direction.TO_VM}

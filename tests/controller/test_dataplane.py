@@ -683,3 +683,20 @@ def test_decode_flow_digest_names_missing_fields() -> None:
     del fields["vmi_id"]
     with pytest.raises(ValueError, match="vmi_id"):
         dp.decode_flow_digest(fields)
+
+
+def test_flow_key_of_match_inverts_flow_match() -> None:
+    from ipaddress import ip_address
+
+    from controller.fatflow.dataplane import flow_key_of_match, flow_match, flow_table
+    from controller.fatflow.key import FlowKey
+
+    for key in (FlowKey(1, ip_address("10.0.0.16"), ip_address("0.0.0.0"), 17, 0, 53, 28, 0),
+                FlowKey(9, ip_address("2001:db8::"), ip_address("2001:db8:1::5"), 6, 443, 0, 56, 128)):
+        assert flow_key_of_match(flow_table(key), flow_match(key)) == key
+        assert flow_key_of_match(flow_table(key).rsplit(".", 1)[1], flow_match(key)) == key
+    with pytest.raises(ValueError, match="not a flow table"):
+        flow_key_of_match("ingress.routing.route_v4", {})
+    with pytest.raises(ValueError, match="lacks src_plen"):
+        flow_key_of_match("flow_v4", {k: 0 for k in ("vrf", "src_addr", "dst_addr", "protocol", "src_port",
+                                                    "dst_port", "dst_plen")})
