@@ -1,0 +1,150 @@
+"""Run the PTF suite over veth pairs in a private network namespace (root only).
+
+    python ptf_tests/runner.py [--target softswitch|bmv2] [--keep] [PTF test names...]
+
+Creates a network namespace with one veth pair per switch port (``vethN`` for the switch,
+``vethNp`` for PTF), starts the target on the switch ends, runs ``ptf`` on the other ends,
+and removes everything afterwards. ``--target`` defaults to ``$FATFLOW_PTF_TARGET`` or
+softswitch; ``bmv2`` runs ``simple_switch_grpc`` with the JSON that ``make p4`` builds with
+p4c, so the same tests run against both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PORTS = (1, 2, 3, 4)
+GRPC_ADDR = "127.0.0.1:9559"
+DEVICE_ID = 1
+CPU_PORT = 255
+
+
+def run(*args: str) -> None:
+    subprocess.run(args, check=True)
+
+
+@contextlib.contextmanager
+def namespace() -> Iterator[str]:
+    ns = f"fatflow-ptf-{os.getpid()}"
+    run("ip", "netns", "add", ns)
+    try:
+        nsx = ("ip", "netns", "exec", ns)
+        # no kernel IPv6 chatter (router solicitations, DAD) on the test links
+        run(*nsx, "sysctl", "-q", "-w", "net.ipv6.conf.default.disable_ipv6=1")
+        run(*nsx, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1")
+        run("ip", "-n", ns, "link", "set", "lo", "up")
+        for p in PORTS:
+            run("ip", "-n", ns, "link", "add", f"veth{p}", "type", "veth", "peer", "name", f"veth{p}p")
+            for end in (f"veth{p}", f"veth{p}p"):
+                run("ip", "-n", ns, "link", "set", end, "mtu", "9000", "up")
+        yield ns
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+def build_pipeline(out: Path, target: str) -> tuple[Path, Path]:
+    """(P4Info, device config) for the target."""
+    from softswitch.launch import compile_pipeline
+
+    build = compile_pipeline(out, REPO / "p4src" / "fatflow_v1model.p4")
+    if target == "softswitch":
+        return build.p4info, build.device_config
+    json_path, p4info = REPO / "build" / "fatflow.json", REPO / "build" / "fatflow.p4info.txtpb"
+    if not json_path.exists() or not p4info.exists():
+        raise SystemExit("runner: --target bmv2 needs build/fatflow.json from p4c: run 'make p4' where p4c is installed")
+    return p4info, json_path
+
+
+def start_target(ns: str, target: str, log: Path) -> subprocess.Popen[bytes]:
+    ifaces = [a for p in PORTS for a in ("-i", f"{p}@veth{p}")]
+    if target == "softswitch":
+        cmd = [sys.executable, "-m", "softswitch", "--device-id", str(DEVICE_ID), "--cpu-port", str(CPU_PORT),
+               "--grpc-server-addr", GRPC_ADDR, *ifaces, "--no-p4"]
+    else:
+        exe = shutil.which("simple_switch_grpc")
+        if exe is None:
+            raise SystemExit("runner: --target bmv2 needs simple_switch_grpc on PATH")
+        cmd = [exe, "--device-id", str(DEVICE_ID), *ifaces, "--no-p4", "--",
+               "--grpc-server-addr", GRPC_ADDR, "--cpu-port", str(CPU_PORT)]
+    out = log.open("wb")
+    proc = subprocess.Popen(["ip", "netns", "exec", ns, *cmd], stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"runner: the target exited with {proc.returncode}:\n{log.read_text()}")
+        probe = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c",
+                                "import socket; socket.create_connection(('127.0.0.1', 9559), 0.2)"],
+                               capture_output=True, check=False)
+        if probe.returncode == 0:
+            return proc
+        time.sleep(0.2)
+    proc.kill()
+    raise SystemExit(f"runner: the target did not listen on {GRPC_ADDR} within 60 s:\n{log.read_text()}")
+
+
+def run_ptf(cmd: list[str]) -> tuple[int, int, int]:
+    """Run ptf, echoing its output; returns (exit code, tests passed, tests failed)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    passed = failed = 0
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        sys.stdout.write(line)
+        if line.rstrip().endswith("... ok"):
+            passed += 1
+        elif line.rstrip().endswith(("... FAIL", "... ERROR")):
+            failed += 1
+    rc = proc.wait()
+    if rc != 0 and failed == 0:
+        failed = 1  # ptf itself failed (import error, setup): count it
+    return rc, passed, failed
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--target", choices=("softswitch", "bmv2"),
+                    default=os.environ.get("FATFLOW_PTF_TARGET", "softswitch"))
+    ap.add_argument("--keep", action="store_true", help="keep the logs directory")
+    ap.add_argument("tests", nargs="*", help="PTF test names (default: all)")
+    args = ap.parse_args(argv)
+    if os.geteuid() != 0:
+        print("runner: PTF needs root (veth pairs, AF_PACKET); SKIPPED", file=sys.stderr)
+        return 0
+    work = Path(tempfile.mkdtemp(prefix="fatflow-ptf-"))
+    p4info, config = build_pipeline(work / "build", args.target)
+    print(f"PTF suite against {args.target}: logs in {work}")
+    with namespace() as ns:
+        proc = start_target(ns, args.target, work / "target.log")
+        try:
+            params = (f"grpc_addr='{GRPC_ADDR}';device_id={DEVICE_ID};p4info='{p4info}';"
+                      f"device_config='{config}';target='{args.target}'")
+            cmd = ["ip", "netns", "exec", ns, sys.executable, shutil.which("ptf") or "ptf",
+                   "--test-dir", str(REPO / "ptf_tests"), "--pypath", str(REPO),
+                   "--log-dir", str(work / "ptf"), "--test-params", params, "--test-case-timeout", "120",
+                   *[a for p in PORTS for a in ("--interface", f"{p}@veth{p}p")], *args.tests]
+            rc, passed, failed = run_ptf(cmd)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    print(f"ptf: {passed} passed, {failed} failed")
+    if rc != 0:
+        print(f"PTF FAILED (exit {rc}); target log:\n{(work / 'target.log').read_text()[-4000:]}")
+    if rc == 0 and not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
