@@ -92,6 +92,17 @@ def start_target(ns: str, target: str, log: Path) -> subprocess.Popen[bytes]:
     raise SystemExit(f"runner: the target did not listen on {GRPC_ADDR} within 60 s:\n{log.read_text()}")
 
 
+def ptf_script() -> str:
+    """The ptf script of this interpreter's environment (the venv need not be on PATH)."""
+    beside = Path(sys.executable).parent / "ptf"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("ptf")
+    if found is None:
+        raise SystemExit("runner: ptf is not installed (pip install ptf, or make venv)")
+    return found
+
+
 def run_ptf(cmd: list[str]) -> tuple[int, int, int]:
     """Run ptf, echoing its output; returns (exit code, tests passed, tests failed)."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -127,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             params = (f"grpc_addr='{GRPC_ADDR}';device_id={DEVICE_ID};p4info='{p4info}';"
                       f"device_config='{config}';target='{args.target}'")
-            cmd = ["ip", "netns", "exec", ns, sys.executable, shutil.which("ptf") or "ptf",
+            cmd = ["ip", "netns", "exec", ns, sys.executable, ptf_script(),
                    "--test-dir", str(REPO / "ptf_tests"), "--pypath", str(REPO),
                    "--log-dir", str(work / "ptf"), "--test-params", params, "--test-case-timeout", "120",
                    *[a for p in PORTS for a in ("--interface", f"{p}@veth{p}p")], *args.tests]
