@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 import finsy
 import ptf
-from ptf.base_tests import BaseTest
 from ptf import testutils
+from ptf.base_tests import BaseTest
 
 from controller.fatflow import dataplane as dp
 from controller.fatflow import p4rt

@@ -6,6 +6,7 @@ from __future__ import annotations
 from ipaddress import ip_address
 
 import finsy
+from fatflow_base import NEXT_HOP_MAC, ROUTER_MAC, VMI_MAC, FatFlowTest
 from ptf import testutils
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
@@ -14,7 +15,6 @@ from controller.fatflow import dataplane as dp
 from controller.fatflow import p4rt
 from controller.fatflow.config import VMI, VN, FatFlowRule, parse_network
 from controller.fatflow.key import Direction, ExcludeList, PacketFields, compile_rules, flow_key
-from fatflow_base import NEXT_HOP_MAC, ROUTER_MAC, VMI_MAC, FatFlowTest
 
 VMI_PORT, FABRIC_PORT, ANALYZER_PORT, VMI_ID = 1, 3, 4, 7
 VN1 = VN(name="vn1", vrf=1, subnets=(parse_network("10.1.0.0/24"),))

@@ -27,7 +27,6 @@ Invariants the frontend guarantees for a program it returns:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 __all__ = [
     "Pos", "NOPOS", "Annotation",
@@ -569,7 +568,7 @@ class KsDefault:
     """``default`` or ``_``."""
 
 
-KeySet = Union[KsExact, KsMask, KsRange, KsDefault]
+KeySet = KsExact | KsMask | KsRange | KsDefault
 
 
 @dataclass(frozen=True, slots=True)
@@ -595,7 +594,7 @@ class Goto:
     pos: Pos = NOPOS
 
 
-Transition = Union[Select, Goto]
+Transition = Select | Goto
 
 
 @dataclass(frozen=True, slots=True)

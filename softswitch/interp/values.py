@@ -22,7 +22,7 @@ __all__ = ["Header", "Struct", "HeaderUnion", "Stack", "Cell", "zero_value", "co
 
 
 class Header:
-    __slots__ = ("type", "valid", "fields")
+    __slots__ = ("fields", "type", "valid")
 
     def __init__(self, type: ir.HeaderT, valid: bool, fields: dict[str, Any]) -> None:
         self.type = type
@@ -37,7 +37,7 @@ class Header:
 
 
 class Struct:
-    __slots__ = ("type", "fields")
+    __slots__ = ("fields", "type")
 
     def __init__(self, type: ir.StructT, fields: dict[str, Any]) -> None:
         self.type = type
@@ -51,7 +51,7 @@ class Struct:
 
 
 class HeaderUnion:
-    __slots__ = ("type", "fields")
+    __slots__ = ("fields", "type")
 
     def __init__(self, type: ir.HeaderUnionT, fields: dict[str, Header]) -> None:
         self.type = type
@@ -62,7 +62,7 @@ class HeaderUnion:
 
 
 class Stack:
-    __slots__ = ("type", "elems", "next_index")
+    __slots__ = ("elems", "next_index", "type")
 
     def __init__(self, type: ir.StackT, elems: list[Any], next_index: int = 0) -> None:
         self.type = type

@@ -52,10 +52,10 @@ class DigestQueue:
             p = self._pending.pop(digest_id, None)
             if p is not None and p.timer is not None:
                 p.timer.cancel()
-            for key in [k for k in self._lists if k[0] == digest_id]:
-                del self._lists[key]
-            for key in [k for k in self._unacked if k[0] == digest_id]:
-                del self._unacked[key]
+            for list_key in [k for k in self._lists if k[0] == digest_id]:
+                del self._lists[list_key]
+            for data_key in [k for k in self._unacked if k[0] == digest_id]:
+                del self._unacked[data_key]
             return
         self.configs[digest_id] = config
         self.widths[digest_id] = widths

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from lab import Lab, open_lab
 
 from softswitch.launch import PipelineBuild, Target, compile_pipeline, start_softswitch
-from lab import Lab, open_lab
 
 P4_MAIN = Path(__file__).resolve().parents[2] / "p4src" / "fatflow_v1model.p4"
 

@@ -12,10 +12,10 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lab import Lab, frame, open_lab
 
 from controller.fatflow.config import VMI, VN, FatFlowRule, parse_network
 from controller.fatflow.key import Direction, ExcludeList, FlowKey, PacketFields, compile_rules, flow_key
-from lab import Lab, frame, open_lab
 
 VMI_PORT, FABRIC_PORT, VMI_ID = 1, 3, 7
 
