@@ -12,6 +12,9 @@ P4_MAIN      := p4src/fatflow_v1model.p4
 P4_SOURCES   := $(shell find p4src -name '*.p4' 2>/dev/null)
 STAMP        := $(VENV)/.installed
 PYTEST_ARGS  ?=
+GRPC_ADDR    ?= 127.0.0.1:9559
+DEVICE_ID    ?= 1
+P4_CONFIG    ?= $(BUILD)/fatflow.p4
 
 .DEFAULT_GOAL := help
 .PHONY: help venv test test-unit test-ptf demo p4 lint typecheck bench shell clean
@@ -57,11 +60,13 @@ lint: $(STAMP) ## ruff and mypy --strict
 bench: $(STAMP) ## Benchmarks (results go to docs/benchmarks.md by hand)
 	@$(PY) bench/bench_pipeline.py
 
-shell: ## p4runtime-shell in its own venv (it pins protobuf < 3.21)
+shell: $(STAMP) ## p4runtime-shell (own venv) on GRPC_ADDR (default 127.0.0.1:9559), device DEVICE_ID (1)
 	@test -x $(VENV_SHELL)/bin/python || ($(PYTHON) -m venv $(VENV_SHELL) && $(VENV_SHELL)/bin/pip install -q p4runtime-shell)
-	@echo "Start a switch first, e.g.: $(VENV)/bin/softswitch --grpc-server-addr 127.0.0.1:9559 --no-p4"
-	@echo "then: $(VENV_SHELL)/bin/python -m p4runtime_sh --grpc-addr 127.0.0.1:9559 --device-id 0 --election-id 0,1 --config $(BUILD)/fatflow.p4info.txtpb,$(BUILD)/fatflow.p4"
-	@$(VENV_SHELL)/bin/python -m p4runtime_sh $(SHELL_ARGS)
+	@test -f $(BUILD)/fatflow.p4info.txtpb || $(MAKE) --no-print-directory p4
+	@echo "p4runtime-shell -> $(GRPC_ADDR) (device $(DEVICE_ID)), pipeline $(P4_CONFIG); start a switch first, e.g."
+	@echo "  $(VENV)/bin/softswitch --device-id $(DEVICE_ID) --grpc-server-addr $(GRPC_ADDR) --cpu-port 255 --no-p4"
+	@$(VENV_SHELL)/bin/python -m p4runtime_sh --grpc-addr $(GRPC_ADDR) --device-id $(DEVICE_ID) \
+	  --election-id 0,1 --config $(BUILD)/fatflow.p4info.txtpb,$(P4_CONFIG)
 
 clean: ## Remove build outputs (not the venvs)
 	rm -rf $(BUILD) .pytest_cache .mypy_cache .ruff_cache
