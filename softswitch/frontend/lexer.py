@@ -4,8 +4,10 @@ Tokenising happens once (:func:`scan`); classification happens while lark parses
 (:class:`P4Lexer`), because several decisions depend on what the parser can accept:
 
 * an identifier is a keyword where the parser takes that keyword, else a TYPE_NAME
-  or NAME; where both are possible, declared type names (collected by a pre-pass over
-  the tokens, as p4c's lexer consults its type table) decide;
+  or NAME; where both are possible, whether it is a type name at that point decides
+  (a pre-pass over the tokens, :func:`type_flags`, plays p4c's scoped type table:
+  declared types from their declaration on, type parameters only inside their
+  declaration);
 * ``-`` is ADDOP after an operand and PREFIXOP before one, ``<`` a RELOP or a type
   bracket, and so on;
 * ``<`` opening explicit type arguments of a generic type or call becomes TARG_LT,
@@ -23,7 +25,7 @@ from lark import Token
 from lark.lexer import Lexer, LexerState
 from lark.parsers.lalr_analysis import Shift
 
-__all__ = ["RawTok", "scan", "P4Lexer", "ScanError", "would_shift", "type_names", "mark_brackets"]
+__all__ = ["RawTok", "scan", "P4Lexer", "ScanError", "would_shift", "type_flags", "mark_brackets"]
 
 _TOKEN = re.compile(
     r"""
@@ -132,21 +134,97 @@ def scan(text: str) -> list[RawTok]:
     return toks
 
 
-def type_names(toks: list[RawTok]) -> set[str]:
-    """Names that declarations introduce as types (the p4c lexer's type table)."""
-    names: set[str] = set()
+#: Words after which ``name<...>(`` is a call with explicit type arguments, not a prototype.
+_NOT_A_RETURN_TYPE = frozenset({"return", "else", "exit", "transition", "select", "apply", "default"})
+
+
+def _type_param_list(toks: list[RawTok], i: int) -> tuple[int, list[int]] | None:
+    """If toks[i] is '<' opening ``<A, B, ...>`` (plain identifiers only), the index of
+    the closing '>' and the indices of the identifiers."""
     n = len(toks)
+    ids: list[int] = []
+    j = i + 1
+    while j < n and toks[j].kind == "id":
+        ids.append(j)
+        j += 1
+        if j < n and toks[j].kind == "punct" and toks[j].value == ",":
+            j += 1
+            continue
+        break
+    if ids and j < n and toks[j].kind == "punct" and toks[j].value == ">":
+        return j, ids
+    return None
+
+
+def _decl_end(toks: list[RawTok], i: int) -> int:
+    """Index just past the declaration whose rest starts at toks[i]: its ';' outside
+    parentheses and braces, or the '}' closing its body."""
+    paren = brace = 0
+    for j in range(i, len(toks)):
+        t = toks[j]
+        if t.kind != "punct":
+            continue
+        v = t.value
+        if v == "(":
+            paren += 1
+        elif v == ")":
+            paren -= 1
+        elif v == "{":
+            brace += 1
+        elif v == "}":
+            brace -= 1
+            if brace <= 0:
+                return j + 1
+        elif v == ";" and paren <= 0 and brace == 0:
+            return j + 1
+    return len(toks)
+
+
+def type_flags(toks: list[RawTok]) -> list[bool]:
+    """For each token, whether it is a type name at that point (p4c's lexer type table).
+
+    As in p4c, a declared type (``header``, ``struct``, ``header_union``, ``parser``,
+    ``control``, ``package``, ``extern`` object, ``typedef``, ``type``, ``enum``) is a type
+    name from its declaration on, and a type parameter (``extern E<T>``, ``control C<H>``,
+    ``R f<T>(...)``) only inside the declaration that introduces it. In the type
+    parameter list itself a name is never a type name, so a program's own ``struct T``
+    or ``control I`` does not change how v1model.p4's ``register<T, I>`` parses.
+    """
+    n = len(toks)
+    declared: dict[str, int] = {}
+    scopes: list[tuple[int, int, frozenset[str]]] = []
+    params_at: list[int] = []
     for i, t in enumerate(toks):
+        if t.kind == "punct" and t.value == "<" and i >= 2 and toks[i - 1].kind == "id":
+            found = _type_param_list(toks, i)
+            if found is None:
+                continue
+            close, ids = found
+            after = toks[close + 1].value if close + 1 < n else ""
+            before = toks[i - 2]
+            if before.kind == "id" and before.value == "extern":
+                is_params = after == "{"
+            elif before.kind == "id" and before.value in ("parser", "control", "package"):
+                is_params = after == "("
+            else:  # a function or method prototype: RET name<T>(...)
+                is_params = after == "(" and (
+                    (before.kind == "id" and before.value not in _NOT_A_RETURN_TYPE)
+                    or (before.kind == "punct" and before.value in (">", "]")))
+            if is_params:
+                params_at.extend(ids)
+                scopes.append((close + 1, _decl_end(toks, close + 1),
+                               frozenset(toks[k].value for k in ids)))
+            continue
         if t.kind != "id":
             continue
         nxt = toks[i + 1] if i + 1 < n else None
         if t.value in ("header", "struct", "header_union", "parser", "control", "package"):
             if nxt is not None and nxt.kind == "id":
-                names.add(nxt.value)
+                declared.setdefault(nxt.value, i + 1)
         elif t.value == "extern":
             if nxt is not None and nxt.kind == "id" and i + 2 < n and toks[i + 2].value in ("{", "<"):
                 if toks[i + 2].value == "{" or _after_angle(toks, i + 2) == "{":
-                    names.add(nxt.value)
+                    declared.setdefault(nxt.value, i + 1)
         elif t.value in ("typedef", "type", "enum"):
             # typedef T NAME;  type T NAME;  enum NAME {..}  enum bit<8> NAME {..}
             stop = ";" if t.value != "enum" else "{"
@@ -156,8 +234,15 @@ def type_names(toks: list[RawTok]) -> set[str]:
             if j < n and toks[j - 1].kind == "id" and j - 1 > i:
                 if t.value == "type" and not (i == 0 or toks[i - 1].value in (";", "}") or toks[i - 1].kind == "body" or toks[i - 1].kind == "anno"):
                     continue  # 'type' used as a name, not a declaration
-                names.add(toks[j - 1].value)
-    return names
+                declared.setdefault(toks[j - 1].value, j - 1)
+    flags = [t.kind == "id" and declared.get(t.value, n) <= i for i, t in enumerate(toks)]
+    for start, end, names in scopes:
+        for k in range(start, end):
+            if toks[k].kind == "id" and toks[k].value in names:
+                flags[k] = True
+    for k in params_at:
+        flags[k] = False
+    return flags
 
 
 def _after_angle(toks: list[RawTok], i: int) -> str:
@@ -178,9 +263,9 @@ def _after_angle(toks: list[RawTok], i: int) -> str:
     return ""
 
 
-def mark_brackets(toks: list[RawTok], types: set[str]) -> list[RawTok]:
+def mark_brackets(toks: list[RawTok], types: list[bool]) -> list[RawTok]:
     """Mark '<' that opens explicit type arguments (kind targ_lt) and merge '>' '>'
-    outside type brackets into one '>>' token."""
+    outside type brackets into one '>>' token. ``types`` is :func:`type_flags`."""
     out: list[RawTok] = []
     depth = 0
     last_closed = False  # the previous token was a '>' closing a type bracket
@@ -192,10 +277,10 @@ def mark_brackets(toks: list[RawTok], types: set[str]) -> list[RawTok]:
             if prev is not None and prev.kind == "id":
                 if prev.value in _BRACKET_KW:
                     depth += 1
-                elif prev.value in types:
+                elif types[i - 1]:
                     depth += 1
                     t = RawTok("targ_lt", "<", t.start, t.end, t.line, t.col)
-                elif (nxt is not None and (nxt.value in _TYPE_START_KW or nxt.value in types)
+                elif (nxt is not None and (nxt.value in _TYPE_START_KW or types[i + 1])
                       and _after_angle(toks, i) == "("):
                     depth += 1
                     t = RawTok("targ_lt", "<", t.start, t.end, t.line, t.col)
@@ -232,8 +317,10 @@ class P4Lexer(Lexer):
     def lex(self, lexer_state: LexerState, parser_state: Any) -> Iterator[Token]:
         src = lexer_state.text
         raw = scan(src if isinstance(src, str) else str(src.text))
-        types = type_names(raw)
-        toks = mark_brackets(raw, types)
+        flags = type_flags(raw)
+        toks = mark_brackets(raw, flags)
+        # offsets of the identifiers that are type names where they stand
+        types = {t.start for t, f in zip(raw, flags, strict=True) if f}
         states = parser_state.parse_conf.states
         lit = self.literals
         for t in toks:
@@ -244,7 +331,7 @@ class P4Lexer(Lexer):
                 kw = lit.get(t.value)
                 if kw is not None:
                     cands.append(kw)
-                if t.value in types:
+                if t.start in types:
                     cands += ["TYPE_NAME", "NAME"]
                 else:
                     cands += ["NAME", "TYPE_NAME"]

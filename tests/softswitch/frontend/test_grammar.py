@@ -375,3 +375,19 @@ def test_soft_keywords_as_names(p4: P4) -> None:
     assert [type(s).__name__ for s in stmts] == ["Assign", "Assign", "VarDecl", "VarDecl", "Assign"]
     assert stmts[3].init.original_name == "type"  # type: ignore[attr-defined]
     assert [q.name for q in p.controls["I"].actions[0].params] == ["type", "key"]
+
+
+def test_type_parameter_names_are_scoped_to_their_declaration(p4text: Callable[..., str]) -> None:
+    # v1model.p4 declares register<T, I>, direct_meter<T>, counter<I>, ...; a program's
+    # own types of those names must not change how v1model.p4 parses (p4c scopes them).
+    load_program(p4text(decls="struct T { bit<8> x; }", locals_="T t;", apply="t.x = 1;"), "t.p4")
+    load_program("struct T { bit<8> x; }\n" + p4text(), "t.p4")  # declared before v1model.p4
+    # with V1MODEL_VERSION >= 20200408, counter<I> / meter<I> / register<T, I> meet control I
+    p = load_program("#define V1MODEL_VERSION 20200408\n" + p4text(
+        locals_="counter<bit<4>>(16, CounterType.packets) c; register<bit<8>, bit<4>>(16) r;",
+        apply="c.count(4w1); r.write(4w2, meta.m8);"), "t.p4")
+    assert "I" in p.controls
+    # a generic function's type parameter is a type inside the function (a local of type T)
+    p = load_program(p4text(decls="struct O { bit<8> x; }\nT same<T>(in T v) { T w = v; return w; }",
+                            apply="meta.m8 = same(meta.m8);"), "t.p4")
+    assert "same" in p.functions
