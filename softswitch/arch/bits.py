@@ -184,15 +184,31 @@ def make_packer(t: ir.Type) -> Callable[[Any], bytes]:
 
 
 def make_valid_bytes(t: ir.Type) -> Callable[[Any], int]:
-    """A function equal to :func:`valid_header_bytes` for values of type ``t``."""
+    """A function equal to :func:`valid_header_bytes` for values of type ``t``.
+
+    For a struct / header union, one generated function tests each member header's
+    ``valid`` flag in turn (no generator, no per-member call); nested structs and stacks
+    call their own precompiled function."""
     if isinstance(t, ir.HeaderT):
         size = header_bytes(t)
         return lambda v: size if v.valid else 0
     if isinstance(t, (ir.StructT, ir.HeaderUnionT)):
-        parts = [(name, make_valid_bytes(ft)) for name, ft in t.fields
-                 if isinstance(ft, (ir.HeaderT, ir.StructT, ir.HeaderUnionT, ir.StackT))]
-        return lambda v: sum(fn(v.fields[name]) for name, fn in parts)
+        env: dict[str, Any] = {}
+        lines = ["def valid_bytes(v):", "    f = v.fields", "    n = 0"]
+        for i, (name, ft) in enumerate(t.fields):
+            if isinstance(ft, ir.HeaderT):
+                lines.append(f"    if f[{name!r}].valid: n += {header_bytes(ft)}")
+            elif isinstance(ft, (ir.StructT, ir.HeaderUnionT, ir.StackT)):
+                env[f"_s{i}"] = make_valid_bytes(ft)
+                lines.append(f"    n += _s{i}(f[{name!r}])")
+        lines.append("    return n")
+        exec(compile("\n".join(lines), f"<valid_bytes {t.name}>", "exec"), env)
+        fn: Callable[[Any], int] = env["valid_bytes"]
+        return fn
     if isinstance(t, ir.StackT):
+        if isinstance(t.elem, ir.HeaderT):
+            esize = header_bytes(t.elem)
+            return lambda v: esize * sum(1 for e in v.elems if e.valid)
         ef = make_valid_bytes(t.elem)
         return lambda v: sum(ef(e) for e in v.elems)
     return lambda v: 0

@@ -90,6 +90,7 @@ class _EgressJob:
     length_reg: int
     passes: int
     truncate: int | None = None
+    valid_bytes: int | None = None  # of hdr, when known (saves recomputing it)
 
 
 def _copy_fields(fields: tuple[FieldPath, ...], src_meta: Struct, src_std: Struct,
@@ -206,7 +207,8 @@ class Pipeline:
 
         # BMv2's packet-length register: ingress length adjusted by headers made
         # valid / invalid during ingress
-        length_reg = max(0, ingress_length + self._valid_bytes(hdr) - parsed_bytes)
+        hdr_bytes = self._valid_bytes(hdr)
+        length_reg = max(0, ingress_length + hdr_bytes - parsed_bytes)
         egress_spec = int(get_std(std, "egress_spec"))
         mgid = int(get_std(std, "mcast_grp"))
 
@@ -255,7 +257,7 @@ class Pipeline:
             for rep in replicas:
                 egress_q.append(_EgressJob(
                     rep.egress_port, copy_value(hdr), meta.copy(), self._with_rid(std, rep.instance),
-                    payload, ingress_length, length_reg, job.passes, ctx.truncate))
+                    payload, ingress_length, length_reg, job.passes, ctx.truncate, hdr_bytes))
             return
 
         if egress_spec == DROP_PORT:
@@ -263,7 +265,7 @@ class Pipeline:
             return
         set_std(std, "instance_type", INSTANCE_NORMAL)
         egress_q.append(_EgressJob(egress_spec, hdr, meta, std, payload, ingress_length, length_reg,
-                                   job.passes, ctx.truncate))
+                                   job.passes, ctx.truncate, hdr_bytes))
 
     @staticmethod
     def _with_rid(std: Struct, rid: int) -> Struct:
@@ -292,7 +294,7 @@ class Pipeline:
         set_std(std, "packet_length", job.length_reg)
         ctx = PacketContext(packet_length=job.ingress_length, now_ns=now, std=std, stage="egress",
                             payload=job.payload, truncate=job.truncate)
-        before = self._valid_bytes(hdr)
+        before = job.valid_bytes if job.valid_bytes is not None else self._valid_bytes(hdr)
         self.compiled.run_control(self.egress, [hdr, meta, std], ctx)
         length_reg = max(0, job.length_reg + self._valid_bytes(hdr) - before)
 
