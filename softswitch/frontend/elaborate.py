@@ -106,8 +106,10 @@ class Elaborator(ExprMixin, CallMixin, BlockMixin):
                 self.diags.append(Diagnostic(self.cur_pos, "error", f"internal: {type(e).__name__}: {e}"))
             self.tparams = set()
         if self.main is None and not self.diags:
-            self.diags.append(Diagnostic(self.lines.pos(1, 1), "error",
-                                         "no 'main' package instantiation (e.g. V1Switch(...) main;)"))
+            files = self.lines.files()
+            end = self.lines.main_end or (ir.Pos(files[0], 1, 1) if files else self.lines.pos(1, 1))
+            self.diags.append(Diagnostic(end, "error", "no 'main' package instantiation; "
+                                         "a v1model program ends with V1Switch(...) main;"))
         if any(d.severity == "error" for d in self.diags):
             raise FrontendError(self.diags)
         named = {n: self.types[n] for n in self.type_decl_names}

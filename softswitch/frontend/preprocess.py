@@ -37,6 +37,8 @@ class LineMap:
     starts: list[int] = field(default_factory=list)
     origins: list[tuple[str, int]] = field(default_factory=list)  # (file, line) of that line
     rename: dict[str, str] = field(default_factory=dict)  # temp path -> user-visible name
+    #: Just past the last non-blank line of the main file (None when it has none).
+    main_end: ir.Pos | None = None
 
     def add(self, out_line: int, file: str, line: int) -> None:
         self.starts.append(out_line)
@@ -84,6 +86,13 @@ def preprocess(
                 lm.add(i + 2, _unescape(m.group(2)), int(m.group(1)))
             # Markers and other directives (#pragma, #ident) carry no P4 text.
             lines[i] = ""
+    files = lm.files()
+    if files:
+        for i in range(len(lines) - 1, -1, -1):
+            text = lines[i].rstrip()
+            if text and lm.pos(i + 1, 1).file == files[0]:
+                lm.main_end = lm.pos(i + 1, len(text) + 1)
+                break
     return "\n".join(lines), lm
 
 

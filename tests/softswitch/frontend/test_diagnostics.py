@@ -193,8 +193,13 @@ def test_unreadable_file_is_a_diagnostic(tmp_path: Path) -> None:
 
 
 def test_missing_main() -> None:
-    err = _error("#include <core.p4>\n#include <v1model.p4>\n")
-    assert "no 'main' package instantiation" in str(err)
+    # reported just past the last line of the main file, not at <preprocessed>:1:1
+    src = "#include <core.p4>\n#include <v1model.p4>\ncontrol C(inout bit<8> x) { apply { } }\n\n"
+    err = _error(src)
+    assert str(err) == ("t.p4:3:40: error: no 'main' package instantiation; "
+                        "a v1model program ends with V1Switch(...) main;")
+    err = _error("")
+    assert str(err).startswith("t.p4:1:1: error: no 'main' package instantiation")
 
 
 def test_defines_and_include_dirs(tmp_path: Path) -> None:
