@@ -356,7 +356,14 @@ class BlockMixin(Host):
                     if mk not in self.match_kinds:
                         raise SemanticError(self.pos(kp[1]), f"unknown match kind '{mk}'"
                                             f"{did_you_mean(mk, self.match_kinds)}")
-                    if not (is_bits(e.type) or isinstance(e.type, (ir.BoolT, ir.SerEnumT, ir.ErrorT, ir.EnumT))):
+                    if isinstance(e.type, (ir.ErrorT, ir.EnumT)):
+                        # No bit representation and no P4Runtime encoding (a match field is a
+                        # bytestring): only serializable enums can be matched on.
+                        what = "error" if isinstance(e.type, ir.ErrorT) else "a non-serializable enum"
+                        raise SemanticError(e.pos, f"table {orig}: key '{source_text(kp[0])}' has type "
+                                            f"{type_str(e.type)} ({what}); a table key must be bit<N>, "
+                                            f"int<N>, bool or a serializable enum (enum bit<N>)")
+                    if not (is_bits(e.type) or isinstance(e.type, (ir.BoolT, ir.SerEnumT))):
                         raise SemanticError(e.pos, f"a table key cannot have type {type_str(e.type)}")
                     keys.append(ir.TableKey(e, mk, source_text(kp[0]), self.annos(ke), self.pos(ke)))
             elif prop.data == "actions_prop":

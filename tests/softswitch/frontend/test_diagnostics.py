@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from softswitch import ir
 from softswitch.frontend import Diagnostic, FrontendError, load_file, load_program
 
 from .conftest import line_col, program_text
@@ -271,3 +272,24 @@ def test_no_cascade_from_a_failed_block() -> None:
 def test_action_parameter_order() -> None:
     src = program_text(locals_="action a(bit<8> cp, inout bit<8> v) { v = cp; }", apply="a(1, meta.m8);")
     _expect(src, "inout bit<8> v", "parameters with a direction must come before the directionless")
+
+
+def test_enum_and_error_table_keys_are_refused_at_the_key() -> None:
+    # no bit representation and no P4Runtime encoding: refused where the key is, not later
+    src = program_text(decls="enum Color { RED, GREEN }", locals_="Color c = Color.RED;\n"
+                       "table t { key = { hdr.h.a: exact; c: exact; } actions = { NoAction; } }",
+                       apply="t.apply();")
+    d = _expect(src, "c: exact", "table t: key 'c' has type Color (a non-serializable enum)")
+    assert "serializable enum" in d.message and "EnumT(" not in d.message
+    src = program_text(locals_="table t { key = { sm.parser_error: exact; } actions = { NoAction; } }",
+                       apply="t.apply();")
+    _expect(src, "sm.parser_error: exact", "table t: key 'sm.parser_error' has type error (error)")
+
+
+def test_serializable_enum_table_key_is_accepted() -> None:
+    src = program_text(decls="enum bit<8> Proto { TCP = 6, UDP = 17 }",
+                       locals_="table t { key = { (Proto)hdr.h.a: exact; } actions = { NoAction; }\n"
+                       "  const entries = { Proto.UDP: NoAction(); } }", apply="t.apply();")
+    t = load_program(src, "t.p4").controls["I"].tables[0]
+    assert t.keys[0].expr.type == ir.SerEnumT("Proto", ir.BitT(8), (("TCP", 6), ("UDP", 17)))
+    assert t.entries is not None and t.entries[0].keysets == (ir.KsExact(17),)
