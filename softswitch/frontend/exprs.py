@@ -394,6 +394,16 @@ class ExprMixin(Host):
                 v = int(a.value) << int(b.value) if op == "<<" else int(a.value) >> int(b.value)
                 return ir.Const(p, a.type, wrap(v, a.type))
             return ir.Binary(p, a.type, op, a, b)
+        if op in ("/", "%"):
+            # As p4c (and the spec): '/' and '%' are defined for bit<N> and for
+            # non-negative int only, at compile time as at run time.
+            for x in (a, b):
+                xt = x.type.underlying if isinstance(x.type, ir.SerEnumT) else x.type
+                if isinstance(xt, ir.IntT):
+                    raise SemanticError(p, f"'{op}' cannot operate on signed values ({type_str(x.type)}); "
+                                        f"P4 defines it only on bit<N> and non-negative int")
+                if isinstance(x, ir.Const) and isinstance(x.type, ir.InfIntT) and int(x.value) < 0:
+                    raise SemanticError(p, f"'{op}' is not defined on negative numbers")
         a, b = self.unify_operands(a, b, op)
         t = a.type
         if op in _CMP:
@@ -410,8 +420,8 @@ class ExprMixin(Host):
             raise SemanticError(p, f"'{op}' needs operands with a width")
         if isinstance(a, ir.Const) and isinstance(b, ir.Const):
             return ir.Const(p, t, _fold(op, int(a.value), int(b.value), t, p))
-        if op in ("/", "%") and isinstance(t, ir.IntT):
-            raise SemanticError(p, f"'{op}' is not supported on int<N> at run time")
+        if op in ("/", "%") and isinstance(b, ir.Const) and int(b.value) == 0:
+            raise SemanticError(p, "division by zero")
         return ir.Binary(p, t, op, a, b)
 
     def cast(self, e: ir.Expr, ty: ir.Type, p: ir.Pos) -> ir.Expr:
@@ -450,8 +460,8 @@ def _fold(op: str, a: int, b: int, t: ir.Type, p: ir.Pos) -> int:
     if op in ("/", "%"):
         if b == 0:
             raise SemanticError(p, "division by zero in a constant expression")
-        if isinstance(t, ir.InfIntT) and (a < 0 or b < 0):
-            raise SemanticError(p, f"'{op}' on negative compile-time integers is not defined")
+        if a < 0 or b < 0 or isinstance(t, ir.IntT):  # refused by binop before folding
+            raise SemanticError(p, f"'{op}' is not defined on negative numbers")
     if op in ("|+|", "|-|"):
         v = a + b if op == "|+|" else a - b
         if isinstance(t, ir.BitT):

@@ -293,3 +293,20 @@ def test_serializable_enum_table_key_is_accepted() -> None:
     t = load_program(src, "t.p4").controls["I"].tables[0]
     assert t.keys[0].expr.type == ir.SerEnumT("Proto", ir.BitT(8), (("TCP", 6), ("UDP", 17)))
     assert t.entries is not None and t.entries[0].keysets == (ir.KsExact(17),)
+
+
+def test_division_and_modulo_follow_p4c() -> None:
+    # '/' and '%' are defined on bit<N> and non-negative int only; constants fold with them
+    src = program_text(decls="const int<8> Q = -8s5 / 8s2;")
+    _expect(src, "-8s5 / 8s2", "'/' cannot operate on signed values (int<8>)")
+    src = program_text(apply="meta.s8 = meta.s8 % 3;")
+    _expect(src, "meta.s8 % 3", "'%' cannot operate on signed values (int<8>)")
+    src = program_text(decls="const int N = -7 / 2;")
+    _expect(src, "-7 / 2", "'/' is not defined on negative numbers")
+    src = program_text(apply="meta.m8 = meta.m8 % -3;")
+    _expect(src, "meta.m8 % -3", "'%' is not defined on negative numbers")
+    src = program_text(apply="meta.m8 = meta.m8 / 0;")
+    _expect(src, "meta.m8 / 0", "division by zero")
+    p = load_program(program_text(decls="const int A = 7 / 2; const int B = 7 % 3; const bit<8> C = 8w200 / 3;"),
+                     "t.p4")
+    assert [p.constants[n].value for n in "ABC"] == [3, 1, 66]  # type: ignore[union-attr]
