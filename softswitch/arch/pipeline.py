@@ -33,6 +33,7 @@ from softswitch.arch.v1model import (
     PacketContext,
     V1ModelAssertion,
     get_std,
+    make_std_writer,
     set_std,
 )
 from softswitch.interp.api import CompiledProgram
@@ -131,6 +132,16 @@ class Pipeline:
         self.meta_type: ir.Type = pdecl.params[2].type
         self.std_type: ir.Type = pdecl.params[3].type
         self._valid_bytes = make_valid_bytes(self.hdr_type)
+        # per-packet standard_metadata writes, one generated function per group
+        st = self.std_type
+        self._w_fresh = make_std_writer(st, ("ingress_port", "instance_type", "ingress_global_timestamp",
+                                             "packet_length"))
+        self._w_length = make_std_writer(st, ("packet_length",))
+        self._w_parser_error = make_std_writer(st, ("parser_error",))
+        self._w_instance = make_std_writer(st, ("instance_type",))
+        self._w_egress = make_std_writer(st, ("egress_global_timestamp", "enq_timestamp", "enq_qdepth",
+                                              "deq_timedelta", "deq_qdepth", "egress_port", "egress_spec",
+                                              "packet_length"))
         self.compiled = compiled
         self.pre = pre
         self.clock_ns = clock_ns
@@ -186,19 +197,18 @@ class Pipeline:
         fresh = job.std is None
         std = job.std if job.std is not None else self._new_std()
         meta = job.meta if job.meta is not None else self._new_meta()
+        ingress_length = len(job.frame)
         if fresh:
             # simple_switch receive_(): reset metadata, set ingress port, length,
             # instance type and the ingress timestamp
-            set_std(std, "ingress_port", job.port)
-            set_std(std, "instance_type", INSTANCE_NORMAL)
-            set_std(std, "ingress_global_timestamp", self._ts_us(now))
-        set_std(std, "packet_length", len(job.frame))
-        ingress_length = len(job.frame)
+            self._w_fresh(std.fields, job.port, INSTANCE_NORMAL, self._ts_us(now), ingress_length)
+        else:
+            self._w_length(std.fields, ingress_length)
         ctx = PacketContext(packet_length=ingress_length, now_ns=now, std=std, stage="parser")
         hdr, err, payload = self._parse(job.frame, std, meta, ctx)
         parsed_bytes = self._valid_bytes(hdr)
         # a parser error does not drop the packet: BMv2 records it and runs ingress
-        set_std(std, "parser_error", err)
+        self._w_parser_error(std.fields, err)
         ctx.payload = payload
         ctx.stage = "verify"
         self.compiled.run_control(self.verify, [hdr, meta], ctx)
@@ -263,7 +273,7 @@ class Pipeline:
         if egress_spec == DROP_PORT:
             res.drops += 1
             return
-        set_std(std, "instance_type", INSTANCE_NORMAL)
+        self._w_instance(std.fields, INSTANCE_NORMAL)
         egress_q.append(_EgressJob(egress_spec, hdr, meta, std, payload, ingress_length, length_reg,
                                    job.passes, ctx.truncate, hdr_bytes))
 
@@ -282,16 +292,10 @@ class Pipeline:
         now = self.clock_ns()
         std, hdr, meta = job.std, job.hdr, job.meta
         ts = self._ts_us(now)
-        set_std(std, "egress_global_timestamp", ts)
-        set_std(std, "enq_timestamp", ts)
-        set_std(std, "enq_qdepth", 0)
-        set_std(std, "deq_timedelta", 0)
-        set_std(std, "deq_qdepth", 0)
-        set_std(std, "egress_port", job.port)
-        # BMv2 sets egress_spec to drop_port + 1 (512), which a 9-bit field cannot hold;
-        # anything but 511 means "not dropped"
-        set_std(std, "egress_spec", 0)
-        set_std(std, "packet_length", job.length_reg)
+        # egress_global_timestamp, enq_timestamp, enq_qdepth, deq_timedelta, deq_qdepth,
+        # egress_port, egress_spec, packet_length. BMv2 sets egress_spec to drop_port + 1
+        # (512), which a 9-bit field cannot hold; anything but 511 means "not dropped"
+        self._w_egress(std.fields, ts, ts, 0, 0, 0, job.port, 0, job.length_reg)
         ctx = PacketContext(packet_length=job.ingress_length, now_ns=now, std=std, stage="egress",
                             payload=job.payload, truncate=job.truncate)
         before = job.valid_bytes if job.valid_bytes is not None else self._valid_bytes(hdr)

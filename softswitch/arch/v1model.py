@@ -34,6 +34,7 @@ __all__ = [
     "V1Model", "PacketContext", "CloneRequest", "V1ModelAssertion", "DROP_PORT",
     "INSTANCE_NORMAL", "INSTANCE_INGRESS_CLONE", "INSTANCE_EGRESS_CLONE",
     "INSTANCE_RECIRC", "INSTANCE_REPLICATION", "INSTANCE_RESUBMIT", "set_std", "get_std",
+    "make_std_writer",
     "digest_layout",
 ]
 
@@ -104,6 +105,27 @@ def set_std(std: Struct, name: str, value: int | str) -> None:
         return
     mask = masks[name]
     std.fields[name] = int(value) & mask if mask is not None else value
+
+
+def make_std_writer(t: ir.Type, names: tuple[str, ...]) -> Callable[..., None]:
+    """A function ``write(fields, v0, v1, ...)`` doing ``set_std`` of each of ``names``
+    (in order) with the values given, on the ``fields`` dict of a standard_metadata
+    value of type ``t``: one generated function with the masks inlined; names this
+    v1model version lacks are skipped. Values must be ints (or, for error / enum
+    fields, their member names)."""
+    masks = _std_masks(t) if isinstance(t, ir.StructT) else {}
+    params = [f"v{i}" for i in range(len(names))]
+    lines = [f"def write(d{''.join(', ' + p for p in params)}):"]
+    for name, p in zip(names, params, strict=True):
+        if name not in masks:
+            continue
+        mask = masks[name]
+        lines.append(f"    d[{name!r}] = {p} & {mask}" if mask is not None else f"    d[{name!r}] = {p}")
+    lines.append("    return None")
+    env: dict[str, Any] = {}
+    exec(compile("\n".join(lines), "<std_writer>", "exec"), env)
+    fn: Callable[..., None] = env["write"]
+    return fn
 
 
 def get_std(std: Struct, name: str, default: int = 0) -> Any:

@@ -35,3 +35,25 @@ def test_generated_valid_bytes_equals_generic(valid: list[bool]) -> None:
     assert isinstance(got, int)
     assert make_valid_bytes(H2)(v.fields["f"]) == valid_header_bytes(v.fields["f"])
     assert make_valid_bytes(S)(v.fields["s"]) == valid_header_bytes(v.fields["s"])
+
+
+STD = ir.StructT("standard_metadata_t", (
+    ("ingress_port", ir.BitT(9)), ("egress_spec", ir.BitT(9)), ("instance_type", ir.BitT(32)),
+    ("ingress_global_timestamp", ir.BitT(48)), ("enq_qdepth", ir.BitT(19)), ("parser_error", ir.ErrorT()),
+    ("flag", ir.BoolT()), ("packet_length", ir.BitT(32))))
+
+
+@given(st.lists(st.integers(0, 2**64), min_size=6, max_size=6), st.sampled_from(["NoError", "PacketTooShort"]))
+def test_std_writer_equals_set_std(vals: list[int], err: str) -> None:
+    from softswitch.arch.v1model import make_std_writer, set_std
+
+    names = ("ingress_port", "egress_spec", "no_such_field", "ingress_global_timestamp", "enq_qdepth",
+             "packet_length", "parser_error")
+    args: list[int | str] = [*vals, err]
+    generic = Struct(STD, {n: 0 for n, _ in STD.fields})
+    fast = Struct(STD, dict(generic.fields))
+    for n, v in zip(names, args, strict=True):
+        set_std(generic, n, v)
+    make_std_writer(STD, names)(fast.fields, *args)
+    assert fast.fields == generic.fields
+    assert list(fast.fields) == list(generic.fields)
