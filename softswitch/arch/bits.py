@@ -13,7 +13,7 @@ from softswitch import ir
 from softswitch.interp.values import Header, HeaderUnion, Stack, Struct
 
 __all__ = ["scalar_width", "to_unsigned", "flatten", "header_bytes", "valid_header_bytes",
-           "make_packer", "make_valid_bytes"]
+           "make_packer", "make_int_packer", "make_valid_bytes"]
 
 
 def scalar_width(t: ir.Type) -> int | None:
@@ -169,9 +169,51 @@ def _packer(t: ir.Type) -> _Packer:
     raise TypeError(f"cannot serialise a value of type {t} into bits")
 
 
+def make_int_packer(t: ir.Type) -> tuple[Callable[[Any], int], int] | None:
+    """For a tuple of scalars (a field-list expression such as the IPv4 header fields
+    of a checksum): ``(fn, nbits)`` where ``fn(v)`` is the fields packed MSB first
+    into one int of ``nbits`` bits, computed by one generated expression with the
+    masks and shifts precomputed. None for any other type (use make_packer)."""
+    if not isinstance(t, ir.TupleT):
+        return None
+    widths: list[int] = []
+    for et in t.elems:
+        w = scalar_width(et)
+        if w is None and isinstance(et, ir.VarbitT):
+            w = et.max_width
+        if w is None:
+            return None
+        widths.append(w)
+    if not widths:
+        return (lambda v: 0), 0
+    names = [f"a{i}" for i in range(len(widths))]
+    terms: list[str] = []
+    shift = sum(widths)
+    for name, w in zip(names, widths, strict=True):
+        shift -= w
+        term = f"({name} & {(1 << w) - 1})"
+        terms.append(f"({term} << {shift})" if shift else term)
+    src = f"def pack_int(v):\n    {', '.join(names)}, = v\n    return {' | '.join(terms)}\n"
+    env: dict[str, Any] = {}
+    exec(compile(src, "<int_packer>", "exec"), env)
+    fn: Callable[[Any], int] = env["pack_int"]
+    return fn, sum(widths)
+
+
 def make_packer(t: ir.Type) -> Callable[[Any], bytes]:
     """A function serialising values of type ``t`` exactly like
     ``hashes.pack_bits(flatten(v, t))`` (BMv2's field-list bytes)."""
+    ip = make_int_packer(t)
+    if ip is not None:
+        pack_int, nbits = ip
+        if nbits == 0:
+            return lambda v: b""
+        ipad = (-nbits) % 8
+        nbytes = (nbits + ipad) // 8
+
+        def pack_tuple(v: Any) -> bytes:
+            return (pack_int(v) << ipad).to_bytes(nbytes, "big")
+        return pack_tuple
     p = _packer(t)
 
     def pack(v: Any) -> bytes:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 
 __all__ = [
     "crc16", "crc32", "crc8", "csum16", "xor16", "identity", "ALGORITHMS", "HASH_WIDTHS",
-    "pack_bits", "compute", "hash_result",
+    "pack_bits", "compute", "hash_result", "csum16_packed",
 ]
 
 
@@ -86,6 +86,22 @@ def csum16(data: bytes) -> int:
     # the one's complement sum of 16-bit words is the number mod 0xFFFF (2**16 == 1),
     # except that a non-zero multiple of 0xFFFF folds to 0xFFFF, not 0
     n = int.from_bytes(data, "big")
+    total = n % 0xFFFF
+    if total == 0 and n:
+        total = 0xFFFF
+    return (~total) & 0xFFFF
+
+
+def csum16_packed(acc: int, nbits: int, payload: bytes = b"") -> int:
+    """``csum16(pack_bits(fields) + payload)`` without building the bytes: ``acc`` is
+    the fields packed MSB first into ``nbits`` bits."""
+    nbytes = (nbits + 7) // 8
+    n = acc << (nbytes * 8 - nbits)
+    if payload:
+        n = (n << (8 * len(payload))) | int.from_bytes(payload, "big")
+        nbytes += len(payload)
+    if nbytes & 1:
+        n <<= 8
     total = n % 0xFFFF
     if total == 0 and n:
         total = 0xFFFF

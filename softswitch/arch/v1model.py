@@ -16,7 +16,7 @@ from typing import Any
 
 from softswitch import ir
 from softswitch.arch import hashes
-from softswitch.arch.bits import make_packer, scalar_width, to_unsigned
+from softswitch.arch.bits import make_int_packer, make_packer, scalar_width, to_unsigned
 from softswitch.arch.externs import (
     GREEN,
     ActionProfileState,
@@ -350,11 +350,25 @@ def _b_hash(arch: V1Model, call: ir.ExternFunctionCall) -> ExternFn:
     return hash_
 
 
+def _const_algorithm(e: ir.Expr) -> str | None:
+    """The HashAlgorithm member of a constant algorithm argument, else None."""
+    return e.member if isinstance(e, ir.EnumConst) else None
+
+
 def _checksum_binders(with_payload: bool) -> tuple[Callable[[V1Model, ir.ExternFunctionCall], ExternFn],
                                                    Callable[[V1Model, ir.ExternFunctionCall], ExternFn]]:
     def b_verify(arch: V1Model, call: ir.ExternFunctionCall) -> ExternFn:
-        pack = make_packer(call.args[1].expr.type)
         cw = _out_width(call.args[2].expr)
+        cmask = (1 << cw) - 1
+        fast = _csum16_fn(call, with_payload)
+        if fast is not None:
+            def verify_csum16(ctx: PacketContext, args: list[Any]) -> None:
+                if not args[0]:
+                    return
+                if fast(args[1], ctx) & cmask != int(args[2]) & cmask:
+                    set_std(ctx.std, "checksum_error", 1)
+            return verify_csum16
+        pack = make_packer(call.args[1].expr.type)
 
         def verify_checksum(ctx: PacketContext, args: list[Any]) -> None:
             if not args[0]:
@@ -368,8 +382,16 @@ def _checksum_binders(with_payload: bool) -> tuple[Callable[[V1Model, ir.ExternF
         return verify_checksum
 
     def b_update(arch: V1Model, call: ir.ExternFunctionCall) -> ExternFn:
-        pack = make_packer(call.args[1].expr.type)
         cw = _out_width(call.args[2].expr)
+        cmask = (1 << cw) - 1
+        fast = _csum16_fn(call, with_payload)
+        if fast is not None:
+            def update_csum16(ctx: PacketContext, args: list[Any]) -> None:
+                if not args[0]:
+                    return
+                _set_cell(args[2], fast(args[1], ctx) & cmask)
+            return update_csum16
+        pack = make_packer(call.args[1].expr.type)
 
         def update_checksum(ctx: PacketContext, args: list[Any]) -> None:
             if not args[0]:
@@ -381,6 +403,35 @@ def _checksum_binders(with_payload: bool) -> tuple[Callable[[V1Model, ir.ExternF
         return update_checksum
 
     return b_verify, b_update
+
+
+def _csum16_fn(call: ir.ExternFunctionCall, with_payload: bool) -> Callable[[Any, PacketContext], int] | None:
+    """The specialised checksum of a call site whose algorithm is the constant csum16
+    and whose data is a list of scalar fields (e.g. the IPv4 header checksum):
+    ``fn(data, ctx)`` packs the fields with precomputed shifts into one int and takes
+    the ones' complement sum of it directly (hashes.csum16_packed). None otherwise."""
+    if _const_algorithm(call.args[3].expr) != "csum16":
+        return None
+    ip = make_int_packer(call.args[1].expr.type)
+    if ip is None:
+        return None
+    pack_int, nbits = ip
+    if with_payload:
+        csum = hashes.csum16_packed
+
+        def csum16_payload(data: Any, ctx: PacketContext) -> int:
+            return csum(pack_int(data), nbits, ctx.payload)
+        return csum16_payload
+    nbytes = (nbits + 7) // 8
+    shift = nbytes * 8 - nbits + (8 if nbytes & 1 else 0)  # pad to a byte, then to 16 bits
+
+    def csum16_fields(data: Any, ctx: PacketContext) -> int:
+        n = pack_int(data) << shift
+        total = n % 0xFFFF
+        if total == 0 and n:
+            total = 0xFFFF
+        return (~total) & 0xFFFF
+    return csum16_fields
 
 
 def _b_clone(arch: V1Model, call: ir.ExternFunctionCall) -> ExternFn:
