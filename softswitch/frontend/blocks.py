@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from itertools import pairwise
 from typing import Any
 
@@ -346,6 +347,7 @@ class BlockMixin(Host):
         timeout = False
         counter = meter = impl = None
         others: list[tuple[str, ir.Expr]] = []
+        delta: int | None = None
         for prop in parts[1:]:
             pp = self.parts(prop)
             if prop.data == "key_prop":
@@ -399,23 +401,45 @@ class BlockMixin(Host):
                     if not isinstance(v, ir.Const):
                         raise SemanticError(v.pos, "support_timeout must be true or false")
                     timeout = bool(v.value)
-                elif pname in ("counters", "meters", "implementation"):
+                elif pname in ("counters", "meters"):
                     e = self.expr(val, sc)
                     if not isinstance(e, ir.InstanceRef):
                         raise SemanticError(e.pos, f"{pname} must name an extern instance")
-                    want = {"counters": ("direct_counter",), "meters": ("direct_meter",),
-                            "implementation": ("action_profile", "action_selector")}[pname]
-                    if not isinstance(e.type, ir.ExternT) or e.type.name not in want:
-                        raise SemanticError(e.pos, f"{pname} must be a {' or '.join(want)} instance, "
-                                            f"not {type_str(e.type)}")
+                    want = {"counters": "direct_counter", "meters": "direct_meter"}[pname]
+                    if not isinstance(e.type, ir.ExternT) or e.type.name != want:
+                        raise SemanticError(e.pos, f"{pname} must be a {want} instance, not {type_str(e.type)}")
                     if pname == "counters":
                         counter = e.name
-                    elif pname == "meters":
-                        meter = e.name
                     else:
-                        impl = e.name
+                        meter = e.name
+                elif pname == "implementation":
+                    e = self.expr(val, sc)
+                    raise SemanticError(e.pos, f"table {orig}: implementation = {source_text(val)}: action "
+                                        "profiles and action selectors are not supported by softswitch "
+                                        "(a table takes direct action entries only)")
+                elif pname == "largest_priority_wins":
+                    e = self.expr(val, sc, ir.BoolT())
+                    if not isinstance(e, ir.Const):
+                        raise SemanticError(e.pos, "largest_priority_wins must be true or false")
+                    if not e.value:
+                        raise SemanticError(e.pos, f"table {orig}: largest_priority_wins = false is not "
+                                            "supported: softswitch's tables, like P4Runtime, give "
+                                            "precedence to the largest priority")
+                    others.append((pname, e))
+                elif pname == "priority_delta":
+                    e = self.expr(val, sc)
+                    if not (isinstance(e, ir.Const) and not isinstance(e.value, bool) and int(e.value) > 0):
+                        raise SemanticError(e.pos, "priority_delta must be a positive compile-time integer")
+                    delta = int(e.value)
+                    others.append((pname, e))
                 else:
                     others.append((pname, self.expr(val, sc)))
+        lpm = [k for k in keys if k.match_kind == "lpm"]
+        if len(lpm) > 1:
+            raise SemanticError(lpm[1].pos, f"table {orig}: more than one lpm key ('{lpm[0].source_text}' "
+                                f"and '{lpm[1].source_text}'); BMv2 allows only one LPM field per table")
+        if delta is not None and entries:
+            entries = self.entry_priorities(entries, delta, orig)
         if default is None:
             default = ir.DefaultAction("NoAction", True, (), False, p)
         u = self.fresh(orig)
@@ -425,6 +449,30 @@ class BlockMixin(Host):
         sc.syms[orig] = Sym("table", u, None, False, decl=td)
         self.table_decls[u] = td
         return td
+
+    def entry_priorities(self, entries: tuple[ir.ConstEntry, ...], delta: int,
+                         table: str) -> tuple[ir.ConstEntry, ...]:
+        """Explicit priorities for the entries of a table with ``priority_delta``, as p4c's
+        EntryPriorities numbers them (largest wins): without any ``priority = N``, the last
+        entry gets 1 and each earlier one ``delta`` more; otherwise an entry without one
+        gets the previous entry's priority minus ``delta``."""
+        n = len(entries)
+        if all(e.priority is None for e in entries):
+            return tuple(replace(e, priority=1 + (n - 1 - i) * delta) for i, e in enumerate(entries))
+        out: list[ir.ConstEntry] = []
+        cur = 0
+        for i, e in enumerate(entries):
+            if e.priority is not None:
+                cur = e.priority
+            elif i == 0:
+                raise SemanticError(e.pos, f"table {table}: the first entry needs a priority when "
+                                    "other entries have one")
+            if cur < 1:
+                raise SemanticError(e.pos, f"table {table}: priority_delta = {delta} gives this entry "
+                                    f"priority {cur}; entry priorities must be positive")
+            out.append(replace(e, priority=cur))
+            cur -= delta
+        return tuple(out)
 
     def action_sym(self, t: Tree, sc: Scope, what: str) -> tuple[Sym, str]:
         name = self.name_of(t.children[0])

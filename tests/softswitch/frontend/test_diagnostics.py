@@ -310,3 +310,60 @@ def test_division_and_modulo_follow_p4c() -> None:
     p = load_program(program_text(decls="const int A = 7 / 2; const int B = 7 % 3; const bit<8> C = 8w200 / 3;"),
                      "t.p4")
     assert [p.constants[n].value for n in "ABC"] == [3, 1, 66]  # type: ignore[union-attr]
+
+
+_TERNARY_T = """action a(bit<8> v) { meta.m8 = v; }
+table t {
+    key = { hdr.h.a: ternary; }
+    actions = { a; }
+    %s
+    const entries = {
+        %s
+    }
+}"""
+
+
+def _entry_priorities(props: str, entries: str) -> list[int | None]:
+    p = load_program(program_text(locals_=_TERNARY_T % (props, entries), apply="t.apply();"), "t.p4")
+    return [e.priority for e in p.controls["I"].tables[0].entries or ()]
+
+
+def test_priority_delta_and_largest_priority_wins() -> None:
+    three = "1 &&& 1: a(1); 2 &&& 2: a(2); 3 &&& 3: a(3);"
+    # without the properties, the consumer numbers the entries (p4c's defaults)
+    assert _entry_priorities("", three) == [None, None, None]
+    assert _entry_priorities("largest_priority_wins = true;", three) == [None, None, None]
+    # priority_delta: as p4c's EntryPriorities, the last entry 1, each earlier one delta more
+    assert _entry_priorities("priority_delta = 10;", three) == [21, 11, 1]
+    assert _entry_priorities("priority_delta = 10; largest_priority_wins = true;",
+                             "priority = 100: 1 &&& 1: a(1); 2 &&& 2: a(2); priority = 50: 3 &&& 3: a(3); "
+                             "4 &&& 4: a(4);") == [100, 90, 50, 40]
+    src = program_text(locals_=_TERNARY_T % ("priority_delta = 10;", "priority = 5: 1 &&& 1: a(1); 2 &&& 2: a(2);"),
+                       apply="t.apply();")
+    _expect(src, "2 &&& 2: a(2);", "priority_delta = 10 gives this entry priority -5")
+    src = program_text(locals_=_TERNARY_T % ("priority_delta = 0;", three), apply="t.apply();")
+    _expect(src, "0;", "priority_delta must be a positive compile-time integer")
+    src = program_text(locals_=_TERNARY_T % ("largest_priority_wins = false;", three), apply="t.apply();")
+    _expect(src, "false;", "table t: largest_priority_wins = false is not supported")
+
+
+def test_unknown_table_properties_are_kept_silently() -> None:
+    p = load_program(program_text(locals_="table t { key = { hdr.h.a: exact; } actions = { NoAction; }\n"
+                                  "  psa_direct_counter = 3; my_target_prop = true; }", apply="t.apply();"), "t.p4")
+    t = p.controls["I"].tables[0]
+    assert [n for n, _ in t.other_properties] == ["psa_direct_counter", "my_target_prop"]
+
+
+def test_action_profile_implementation_is_refused() -> None:
+    src = program_text(locals_="action_profile(32w128) prof;\n"
+                       "table t { key = { hdr.h.a: exact; } actions = { NoAction; } implementation = prof; }",
+                       apply="t.apply();")
+    _expect(src, "prof; }", "table t: implementation = prof: action profiles and action selectors are not "
+            "supported by softswitch")
+
+
+def test_two_lpm_keys_are_refused() -> None:
+    src = program_text(locals_="table t { key = { hdr.h.a: lpm; hdr.h.b: lpm; } actions = { NoAction; } }",
+                       apply="t.apply();")
+    _expect(src, "hdr.h.b: lpm", "table t: more than one lpm key ('hdr.h.a' and 'hdr.h.b')")
+

@@ -225,7 +225,6 @@ def test_table_properties(p4: P4) -> None:
         support_timeout = true;
         counters = dc;
         meters = dm;
-        implementation = sel;
         psa_idle_timeout = 1;
         max_group_size = 8;
     }
@@ -240,7 +239,7 @@ def test_table_properties(p4: P4) -> None:
     assert e1.priority == 7 and e1.action == "NoAction" and e1.top_level
     assert e2.annotations[0].name == "my_entry" and e2.keysets == (ir.KsDefault(),) * 5
     assert (t.size, t.support_timeout, t.direct_counter, t.direct_meter, t.implementation) == (
-        64, True, "dc", "dm", "sel")
+        64, True, "dc", "dm", None)
     assert [n for n, _ in t.other_properties] == ["psa_idle_timeout", "max_group_size"]
 
 
