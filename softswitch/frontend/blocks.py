@@ -62,6 +62,7 @@ class BlockMixin(Host):
         self.action_param_names: set[str] = set()
         self.readonly = set()
         self.table_decls: dict[str, ir.TableDecl] = {}
+        self.table_applied: dict[str, ir.Pos] = {}  # unique table name -> its one apply() call site
 
     def fresh(self, name: str) -> str:
         """A name unique in the current parser/control (p4c style ``name_0``)."""

@@ -78,6 +78,11 @@ class CallMixin(Host):
                         raise SemanticError(p, "table apply() takes no arguments")
                     if self.context != "control":
                         raise SemanticError(p, f"table {self.name_of(base_t.children[0])} can only be applied in the apply block of a control")
+                    first = self.table_applied.setdefault(s.name, p)
+                    if first != p:
+                        raise SemanticError(p, f"table {self.name_of(base_t.children[0])} is applied more "
+                                            f"than once (first at {first}); p4c allows one call site "
+                                            "per table")
                     return ir.TableApply(p, ir.TableResultT(s.name), s.name)
             base = self.expr(base_t, sc)
             return self.method_call(base, m, args, targs, sc, p)

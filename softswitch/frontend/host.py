@@ -41,6 +41,7 @@ class Host:
     action_param_names: set[str]
     readonly: set[str]
     table_decls: dict[str, ir.TableDecl]
+    table_applied: dict[str, ir.Pos]
     return_type: ir.Type | None
     context: str  # "parser", "control", "action" or "function": what the statements are in
 

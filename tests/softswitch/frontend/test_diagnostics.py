@@ -367,3 +367,15 @@ def test_two_lpm_keys_are_refused() -> None:
                        apply="t.apply();")
     _expect(src, "hdr.h.b: lpm", "table t: more than one lpm key ('hdr.h.a' and 'hdr.h.b')")
 
+
+def test_a_table_has_one_call_site() -> None:
+    src = program_text(locals_="table t { key = { hdr.h.a: exact; } actions = { NoAction; } }",
+                       apply="if (t.apply().hit) { meta.m8 = 1; } else if (t.apply().miss) { meta.m8 = 2; }")
+    d = _expect(src, "t.apply().miss", "table t is applied more than once (first at t.p4:")
+    assert "one call site per table" in d.message
+    # the same table name in two controls is two tables
+    load_program(program_text(locals_="table t { key = { hdr.h.a: exact; } actions = { NoAction; } }",
+                              apply="t.apply();").replace(
+        "control E(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t sm) { apply { } }",
+        "control E(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t sm) {\n"
+        "  table t { key = { hdr.h.a: exact; } actions = { NoAction; } } apply { t.apply(); } }"), "t.p4")

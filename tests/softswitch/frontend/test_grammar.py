@@ -228,7 +228,7 @@ def test_table_properties(p4: P4) -> None:
         psa_idle_timeout = 1;
         max_group_size = 8;
     }
-""", apply="if (t.apply().hit) { meta.m8 = 1; } else if (t.apply().miss) { meta.m8 = 2; }")
+""", apply="if (t.apply().miss) { meta.m8 = 2; }")
     t = _ingress(p).tables[0]
     assert [k.match_kind for k in t.keys] == ["ternary", "range", "optional", "exact", "selector"]
     assert t.keys[3].source_text == "hdr.h.isValid()"
