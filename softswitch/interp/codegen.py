@@ -389,7 +389,8 @@ class FrameGen:
             a = e.args[0].expr
             if isinstance(a.type, ir.HeaderT):
                 lay = self.pe.bind(header_layout(a.type), "L")
-                return f"_emit_hdr({p}, {self.ex(a)}, {lay})"
+                # the validity test inline: no call at all for an invalid header
+                return f"((_eh := {self.ex(a)}).valid and {p}.emit_header(_eh, {lay}))"
             return f"{p}.emit({self.ex(a)})"
         if e.method == "extract":
             a = e.args[0].expr

@@ -190,7 +190,10 @@ class _Block:
         self.actions: dict[str, RoutineInfo] = {}
         self.table_fns: dict[str, str] = {}
         self._instantiate()
-        self.init_fn = make_fn(pc.pe, pc.pe.fresh("init"), self._init_lines())
+        init_lines = self._init_lines()
+        #: no local variables to reset: callers skip calling init_fn
+        self.init_empty = init_lines == ["    pass"]
+        self.init_fn = make_fn(pc.pe, pc.pe.fresh("init"), init_lines)
         if isinstance(decl, ir.ControlDecl):
             self._compile_control(decl)
         else:
@@ -286,10 +289,14 @@ class _Block:
             make_fn(pe, info.fn_name, g.stmts(a.body.stmts, "    ", True))
         for t in decl.tables:
             self._compile_table(t)
-        self.apply_fn = make_fn(pe, pe.fresh("apply"), self.gen.stmts(decl.apply.stmts, "    ", True))
+        apply_name = pe.fresh("apply")
+        self.apply_fn = make_fn(pe, apply_name, self.gen.stmts(decl.apply.stmts, "    ", True))
         self.entry_name = pe.fresh("ctl")
-        make_fn(pe, self.entry_name, [f"    {pe.bind(self.init_fn, 'I')}(f)",
-                                      f"    {pe.bind(self.apply_fn, 'P')}(f)"])
+        if self.init_empty:  # the entry is the apply function itself
+            pe.define(f"{self.entry_name} = {apply_name}\n")
+        else:
+            make_fn(pe, self.entry_name, [f"    {pe.bind(self.init_fn, 'I')}(f)",
+                                          f"    {pe.bind(self.apply_fn, 'P')}(f)"])
 
     def _action_decl(self, name: str, top_level: bool, pos: ir.Pos) -> tuple[str, ir.ActionDecl]:
         if not top_level:
@@ -431,7 +438,10 @@ class _Block:
             "        st = st(f)",
         ])
         self.entry_name = pe.fresh("psub")
-        make_fn(pe, self.entry_name, [f"    {pe.bind(self.init_fn, 'I')}(f)", f"    {self.run_name}(f)"])
+        if self.init_empty:  # the entry is the state loop itself
+            pe.define(f"{self.entry_name} = {self.run_name}\n")
+        else:
+            make_fn(pe, self.entry_name, [f"    {pe.bind(self.init_fn, 'I')}(f)", f"    {self.run_name}(f)"])
 
     def _target(self, state: str, names: dict[str, str]) -> str:
         if state == "accept":
@@ -531,19 +541,19 @@ def _top_runner(pe: ProgramEnv, blk: _Block) -> Any:
     if n:
         lines.append(f"    {', '.join(names)}{',' if n == 1 else ''} = args")
         lines.extend(f"    f[{s}] = {a}" for s, a in zip(blk.param_slots, names, strict=True))
-    init = pe.bind(blk.init_fn, "I")
+    init = [] if blk.init_empty else [f"{pe.bind(blk.init_fn, 'I')}(f)"]
     backs = [f"    if f[{s}] is not {a}: _assign_into({a}, f[{s}])"
              for s, a, p in zip(blk.param_slots, names, blk.decl.params, strict=True)
              if p.direction in ("out", "inout") and isinstance(p.type, (ir.HeaderT, ir.StructT, ir.HeaderUnionT,
                                                                          ir.StackT, ir.TupleT))]
     if isinstance(blk.decl, ir.ParserDecl):
-        lines += ["    err = 'NoError'", "    try:", f"        {init}(f)", f"        {blk.run_name}(f)",
+        lines += ["    err = 'NoError'", "    try:", *(f"        {i}" for i in init), f"        {blk.run_name}(f)",
                   "    except _Reject as r:", "        err = r.error",
                   "    except _TooShort:", "        err = 'PacketTooShort'",
                   "    except _HdrTooShort:", "        err = 'HeaderTooShort'",
                   *backs, "    return err"]
     else:
-        lines += ["    try:", f"        {init}(f)", f"        {pe.bind(blk.apply_fn, 'P')}(f)",
+        lines += ["    try:", *(f"        {i}" for i in init), f"        {pe.bind(blk.apply_fn, 'P')}(f)",
                   "    except _Exit:", "        pass", *backs]
     return make_fn(pe, pe.fresh("run_" + blk.decl.name.replace(".", "_") + "_"), lines, "args, ctx")
 
