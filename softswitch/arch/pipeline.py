@@ -37,6 +37,7 @@ from softswitch.arch.v1model import (
     set_std,
 )
 from softswitch.interp.api import CompiledProgram
+from softswitch.interp.packet import PacketIn, PacketOut  # the interpreter's packet model
 from softswitch.interp.values import Struct, copy_value
 
 __all__ = ["Pipeline", "Result", "Replicas", "MAX_PASSES", "ProgramShapeError"]
@@ -143,6 +144,17 @@ class Pipeline:
                                               "deq_timedelta", "deq_qdepth", "egress_port", "egress_spec",
                                               "packet_length"))
         self.compiled = compiled
+        # the per-packet callables, looked up once when the compiled program offers them
+        # (softswitch.interp's Compiled does); else through the CompiledProgram protocol
+        self._run_parser = self._parser_runner(self.parser)
+        self._run_verify = self._control_runner(self.verify)
+        self._run_ingress_ctl = self._control_runner(self.ingress)
+        self._run_egress_ctl = self._control_runner(self.egress)
+        self._run_compute = self._control_runner(self.compute)
+        self._run_deparser = self._control_runner(self.deparser)
+        self._mk_hdr = self._value_maker(self.hdr_type)
+        self._mk_meta = self._value_maker(self.meta_type)
+        self._mk_std = self._value_maker(self.std_type)
         self.pre = pre
         self.clock_ns = clock_ns
         self.start_ns = clock_ns()
@@ -152,22 +164,50 @@ class Pipeline:
     def _ts_us(self, now_ns: int) -> int:
         return ((now_ns - self.start_ns) // 1000) & ((1 << 48) - 1)
 
+    def _parser_runner(self, name: str) -> Callable[[list[Any], Any], str]:
+        get = getattr(self.compiled, "parser_runner", None)
+        if get is not None:
+            try:
+                run: Callable[[list[Any], Any], str] = get(name)
+                return run
+            except KeyError:  # reported per packet by run_parser, as before
+                pass
+        compiled = self.compiled
+        return lambda args, ctx: compiled.run_parser(name, args, ctx)
+
+    def _control_runner(self, name: str) -> Callable[[list[Any], Any], None]:
+        get = getattr(self.compiled, "control_runner", None)
+        if get is not None:
+            try:
+                run: Callable[[list[Any], Any], None] = get(name)
+                return run
+            except KeyError:  # reported per packet by run_control, as before
+                pass
+        compiled = self.compiled
+        return lambda args, ctx: compiled.run_control(name, args, ctx)
+
+    def _value_maker(self, t: ir.Type) -> Callable[[], Any]:
+        get = getattr(self.compiled, "value_maker", None)
+        if get is not None:
+            mk: Callable[[], Any] = get(t)
+            return mk
+        compiled = self.compiled
+        return lambda: compiled.new_value(t)
+
     def _new_std(self) -> Struct:
-        v = self.compiled.new_value(self.std_type)
+        v = self._mk_std()
         assert isinstance(v, Struct)
         return v
 
     def _new_meta(self) -> Struct:
-        v = self.compiled.new_value(self.meta_type)
+        v = self._mk_meta()
         assert isinstance(v, Struct)
         return v
 
     def _parse(self, frame: bytes, std: Struct, meta: Struct, ctx: PacketContext) -> tuple[Any, str, bytes]:
-        from softswitch.interp.packet import PacketIn  # the interpreter's packet model
-
-        hdr = self.compiled.new_value(self.hdr_type)
+        hdr = self._mk_hdr()
         pin = PacketIn(frame)
-        err = self.compiled.run_parser(self.parser, [pin, hdr, meta, std], ctx)
+        err = self._run_parser([pin, hdr, meta, std], ctx)
         return hdr, err, bytes(pin.remaining())
 
     # ------------------------------------------------------------------ entry
@@ -211,9 +251,9 @@ class Pipeline:
         self._w_parser_error(std.fields, err)
         ctx.payload = payload
         ctx.stage = "verify"
-        self.compiled.run_control(self.verify, [hdr, meta], ctx)
+        self._run_verify([hdr, meta], ctx)
         ctx.stage = "ingress"
-        self.compiled.run_control(self.ingress, [hdr, meta, std], ctx)
+        self._run_ingress_ctl([hdr, meta, std], ctx)
 
         # BMv2's packet-length register: ingress length adjusted by headers made
         # valid / invalid during ingress
@@ -287,8 +327,6 @@ class Pipeline:
 
     def _run_egress(self, job: _EgressJob, ingress_q: deque[_IngressJob],
                     egress_q: deque[_EgressJob], res: Result) -> None:
-        from softswitch.interp.packet import PacketOut
-
         now = self.clock_ns()
         std, hdr, meta = job.std, job.hdr, job.meta
         ts = self._ts_us(now)
@@ -299,7 +337,7 @@ class Pipeline:
         ctx = PacketContext(packet_length=job.ingress_length, now_ns=now, std=std, stage="egress",
                             payload=job.payload, truncate=job.truncate)
         before = job.valid_bytes if job.valid_bytes is not None else self._valid_bytes(hdr)
-        self.compiled.run_control(self.egress, [hdr, meta, std], ctx)
+        self._run_egress_ctl([hdr, meta, std], ctx)
         length_reg = max(0, job.length_reg + self._valid_bytes(hdr) - before)
 
         # EGRESS CLONING: headers as they are now, metadata reset except preserved
@@ -322,10 +360,10 @@ class Pipeline:
             return
 
         ctx.stage = "compute"
-        self.compiled.run_control(self.compute, [hdr, meta], ctx)
+        self._run_compute([hdr, meta], ctx)
         pout = PacketOut()
         ctx.stage = "deparser"
-        self.compiled.run_control(self.deparser, [pout, hdr], ctx)
+        self._run_deparser([pout, hdr], ctx)
         frame = bytes(pout.data) + job.payload
         if ctx.truncate is not None and ctx.truncate < len(frame):
             frame = frame[:ctx.truncate]

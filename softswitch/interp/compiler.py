@@ -42,6 +42,7 @@ Semantics, P4_16 spec unless noted (BMv2 where the spec leaves a choice):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -529,6 +530,28 @@ class Compiled:
         except KeyError:
             raise self._missing("control", decl_name) from None
         run(args, ctx)
+
+    # Optional fast paths for an architecture's per-packet driver (not part of the
+    # CompiledProgram protocol): the callables run_parser / run_control / new_value
+    # would use, looked up once.
+
+    def parser_runner(self, decl_name: str) -> Callable[[list[Any], Any], str]:
+        """``run(args, ctx)`` equal to ``run_parser(decl_name, args, ctx)``."""
+        try:
+            return self._parsers[decl_name]  # type: ignore[no-any-return]
+        except KeyError:
+            raise self._missing("parser", decl_name) from None
+
+    def control_runner(self, decl_name: str) -> Callable[[list[Any], Any], None]:
+        """``run(args, ctx)`` equal to ``run_control(decl_name, args, ctx)``."""
+        try:
+            return self._controls[decl_name]  # type: ignore[no-any-return]
+        except KeyError:
+            raise self._missing("control", decl_name) from None
+
+    def value_maker(self, t: ir.Type) -> Callable[[], Any]:
+        """``make()`` equal to ``new_value(t)``."""
+        return maker(t)
 
 
 def _top_runner(pe: ProgramEnv, blk: _Block) -> Any:
