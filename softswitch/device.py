@@ -211,6 +211,9 @@ class Device:
         from softswitch.arch.pipeline import Pipeline
 
         self._pipeline = Pipeline(loaded.compiled, self, clock_ns=self.clock_ns)
+        for table in loaded.compiled.tables.values():
+            # entry insertion times on the same clock as the pipeline's hit times
+            table.clock_ns = self.clock_ns
         self.program = loaded
         # reset in place: the runtime may hold references to these dicts
         self.multicast_groups.clear()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from bisect import insort
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Union
 
@@ -62,8 +62,10 @@ FieldMatch = Union[Exact, Lpm, Ternary, Range, OptionalMatch, None]  # noqa: UP0
 class TableEntry:
     """A table entry. ``action`` is the control-plane action name (names.py); ``args``
     the action data in parameter order. ``packets``/``bytes`` are the direct counter,
-    ``last_hit_ns`` is ``time.monotonic_ns()`` of the last hit (set to the insertion
-    time on insert) and is what idle timeouts are computed from."""
+    ``last_hit_ns`` is the time of the last hit (set to the insertion time on insert) on
+    the table's clock (``Table.clock_ns``: ``time.monotonic_ns`` unless the device sets
+    its own, the clock packet arrival times come from) and is what idle timeouts are
+    computed from."""
 
     matches: tuple[FieldMatch, ...]
     action: str
@@ -161,6 +163,9 @@ class Table:
                  default_only: Iterable[str] = ()) -> None:
         self.name = name
         self.decl = decl
+        #: the clock of insertion times (last_hit_ns); a Device sets it to the clock its
+        #: pipeline stamps packet arrivals (table hits) with, so the two never mix
+        self.clock_ns: Callable[[], int] = time.monotonic_ns
         self.key_kinds = tuple(k.match_kind for k in decl.keys)
         self.key_widths = tuple(key_widths)
         if len(self.key_widths) != len(self.key_kinds):
@@ -344,7 +349,7 @@ class Table:
         if len(self._entries) >= self.size:
             raise TableFull(f"table {self.name}: full ({self.size} entries)")
         entry.args = tuple(entry.args)
-        entry.last_hit_ns = time.monotonic_ns()
+        entry.last_hit_ns = self.clock_ns()
         self._entries[ident] = entry
         self._add(entry)
 

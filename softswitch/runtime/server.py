@@ -162,7 +162,7 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
             model = pipe.loaded.compiled.tables.get(t.name)
             if model is not None:
                 for e in model.entries():
-                    e.last_hit_ns = e.last_hit_ns or time.monotonic_ns()
+                    e.last_hit_ns = e.last_hit_ns or model.clock_ns()
 
     # ----------------------------------------------------------------- arbitration
 
@@ -256,7 +256,6 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
         if pipe is None:
             return 0
         self._sweep_no += 1
-        now = time.monotonic_ns()
         msg = p4r.StreamMessageResponse()
         n = 0
         for info in pipe.tables.values():
@@ -265,6 +264,7 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
             model = pipe.loaded.compiled.tables.get(info.name)
             if model is None:
                 continue
+            now = model.clock_ns()  # the clock of this table's hit and insertion times
             for e in model.entries():
                 if e.idle_timeout_ns <= 0 or now - e.last_hit_ns < e.idle_timeout_ns:
                     continue

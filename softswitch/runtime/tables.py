@@ -148,7 +148,7 @@ def write_table_entry(pipe: Pipeline, op: int, entry: p4r.TableEntry) -> None:
             if entry.HasField("counter_data"):
                 new.packets = entry.counter_data.packet_count
                 new.bytes = entry.counter_data.byte_count
-            new.last_hit_ns = time.monotonic_ns()
+            new.last_hit_ns = table.clock_ns()
             table.insert(new)
         elif op == _MODIFY:
             stored = table.modify(new)
@@ -220,7 +220,9 @@ def encode_entry(pipe: Pipeline, info: TableInfo, e: tm.TableEntry, request: p4r
         out.counter_data.packet_count = e.packets
         out.counter_data.byte_count = e.bytes
     if request.HasField("time_since_last_hit") and info.supports_timeout and not is_default:
-        out.time_since_last_hit.elapsed_ns = max(0, time.monotonic_ns() - e.last_hit_ns)
+        model = pipe.loaded.compiled.tables.get(info.name)
+        now = model.clock_ns() if model is not None else time.monotonic_ns()
+        out.time_since_last_hit.elapsed_ns = max(0, now - e.last_hit_ns)
     return out
 
 
