@@ -53,6 +53,45 @@ class ProgramEnv:
         exec(code, self.env)
 
 
+def _root_name(e: ir.Expr) -> str | None:
+    """The variable an l-value expression is part of (None if not a plain l-value)."""
+    while isinstance(e, (ir.Member, ir.Index)):
+        e = e.expr
+    return e.name if isinstance(e, ir.VarRef) else None
+
+
+def _contains(outer: ir.Type, inner: ir.Type) -> bool:
+    """Whether a value of type ``outer`` is or holds a value of type ``inner``."""
+    if outer == inner:
+        return True
+    if isinstance(outer, (ir.StructT, ir.HeaderT, ir.HeaderUnionT)):
+        return any(_contains(ft, inner) for _, ft in outer.fields)
+    if isinstance(outer, ir.StackT):
+        return _contains(outer.elem, inner)
+    if isinstance(outer, ir.TupleT):
+        return any(_contains(et, inner) for et in outer.elems)
+    return False
+
+
+def _may_alias(a: ir.Arg, args: tuple[ir.Arg, ...]) -> bool:
+    """Whether compound in-argument ``a`` may share objects with a compound inout
+    argument of the same call (passed by reference, so the callee's writes through it
+    would show through ``a`` without a copy). Distinct variables can only share
+    objects when they are parameters bound by reference to overlapping l-values, which
+    needs one's type to hold the other's; the same variable always may."""
+    ra = _root_name(a.expr)
+    if ra is None:
+        return True
+    for b in args:
+        if b is a or b.direction != "inout" or not isinstance(b.expr.type, _COMPOUND):
+            continue
+        if _root_name(b.expr) in (None, ra):
+            return True
+        if _contains(a.expr.type, b.expr.type) or _contains(b.expr.type, a.expr.type):
+            return True
+    return False
+
+
 def width_of(t: ir.Type) -> int:
     if isinstance(t, (ir.BitT, ir.IntT)):
         return t.width
@@ -407,9 +446,13 @@ class FrameGen:
         raise self.fail(f"{e.extern}.{e.method} is not supported", e.pos)
 
     def _args_in(self, args: tuple[ir.Arg, ...], params: tuple[ir.Param, ...] | None,
-                 lines: list[str]) -> list[str]:
+                 lines: list[str], read_only_in: bool = False) -> list[str]:
         """Evaluate all arguments into temps before any copy-in (an argument may read what
-        another copy-in would overwrite)."""
+        another copy-in would overwrite). ``read_only_in``: the callee cannot write its
+        in / directionless parameters nor hand them out (a control or parser apply: the
+        frontend rejects writes to read-only parameters and there is no return value),
+        so a compound in-argument is passed without a copy unless another argument of
+        the call could alias it (_may_alias)."""
         temps: list[str] = []
         for i, a in enumerate(args):
             t = self.tmp()
@@ -418,6 +461,9 @@ class FrameGen:
                 lines.append(f"{t} = {self.zero(ptype)}")
             elif a.direction == "inout" and isinstance(a.expr.type, _COMPOUND):
                 # by reference: copy-in/copy-out is only observable through aliasing
+                lines.append(f"{t} = {self.ex(a.expr)}")
+            elif (read_only_in and a.direction in ("in", "") and isinstance(a.expr.type, _COMPOUND)
+                  and not _may_alias(a, args)):
                 lines.append(f"{t} = {self.ex(a.expr)}")
             else:
                 lines.append(f"{t} = {self.value(a.expr)}")
@@ -485,7 +531,7 @@ class FrameGen:
             return self._routine_call(lines, e.args, info, result, is_action=False)
         if isinstance(e, ir.SubApply):
             info = self.r.sub_info(e.instance, e.pos)
-            return self._routine_call(lines, e.args, info, result, is_action=False)
+            return self._routine_call(lines, e.args, info, result, is_action=False, read_only_in=True)
         if isinstance(e, ir.TableApply):
             lines.append(res + self._ex_TableApply(e))
             return lines
@@ -493,10 +539,10 @@ class FrameGen:
         return lines
 
     def _routine_call(self, lines: list[str], args: tuple[ir.Arg, ...], info: Any,
-                      result: str | None, is_action: bool) -> list[str]:
+                      result: str | None, is_action: bool, read_only_in: bool = False) -> list[str]:
         """Call a generated routine ``info`` (RoutineInfo from compiler.py): copy-in into
         its frame, run, copy-out (also when ``exit`` unwinds through it)."""
-        temps = self._args_in(args, info.params, lines)
+        temps = self._args_in(args, info.params, lines, read_only_in)
         g = "f" if info.shared_frame else self.tmp()
         if not info.shared_frame:
             lines.append(f"{g} = {info.frame_name}")
