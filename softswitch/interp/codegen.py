@@ -53,6 +53,14 @@ class ProgramEnv:
         exec(code, self.env)
 
 
+def _plain_read(e: ir.Expr) -> bool:
+    """A constant, variable or field / constant-index path of headers and structs:
+    evaluating it calls nothing and changes nothing."""
+    while isinstance(e, ir.Member) and isinstance(e.expr.type, (ir.HeaderT, ir.StructT)):
+        e = e.expr
+    return isinstance(e, (ir.VarRef, ir.Const))
+
+
 def _root_name(e: ir.Expr) -> str | None:
     """The variable an l-value expression is part of (None if not a plain l-value)."""
     while isinstance(e, (ir.Member, ir.Index)):
@@ -344,7 +352,39 @@ class FrameGen:
         return s
 
     def _ex_ListExpr(self, e: ir.ListExpr) -> str:
+        if len(e.items) >= 3 and all(_plain_read(x) for x in e.items):
+            return self._list_shared_bases(e.items)
         return "[" + ", ".join(self.value(x) for x in e.items) + "]"
+
+    def _list_shared_bases(self, items: tuple[ir.Expr, ...]) -> str:
+        """A list of plain reads (no calls, so nothing can change while it is built) in
+        which fields of the same header / struct are read through its field dict once,
+        bound by the first item that reads it (e.g. the IPv4 fields of a checksum)."""
+        def base_of(x: ir.Expr) -> str | None:
+            if (isinstance(x, ir.Member) and isinstance(x.expr.type, (ir.HeaderT, ir.StructT))
+                    and not isinstance(x.type, _COMPOUND)):
+                return self.ex(x.expr)
+            return None
+
+        count: dict[str, int] = {}
+        for x in items:
+            b = base_of(x)
+            if b is not None:
+                count[b] = count.get(b, 0) + 1
+        bound: dict[str, str] = {}
+        out: list[str] = []
+        for x in items:
+            b = base_of(x)
+            if b is None or count[b] < 2:
+                out.append(self.value(x))
+                continue
+            assert isinstance(x, ir.Member)
+            if b in bound:
+                out.append(f"{bound[b]}[{x.member!r}]")
+            else:
+                bound[b] = t = self.tmp()
+                out.append(f"({t} := {b}.fields)[{x.member!r}]")
+        return "[" + ", ".join(out) + "]"
 
     def _ex_StructExpr(self, e: ir.StructExpr) -> str:
         t = e.type
