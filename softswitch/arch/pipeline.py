@@ -208,7 +208,7 @@ class Pipeline:
         hdr = self._mk_hdr()
         pin = PacketIn(frame)
         err = self._run_parser([pin, hdr, meta, std], ctx)
-        return hdr, err, bytes(pin.remaining())
+        return hdr, err, pin.remaining()
 
     # ------------------------------------------------------------------ entry
 
@@ -234,18 +234,24 @@ class Pipeline:
     def _run_ingress(self, job: _IngressJob, ingress_q: deque[_IngressJob],
                      egress_q: deque[_EgressJob], res: Result) -> None:
         now = self.clock_ns()
-        fresh = job.std is None
-        std = job.std if job.std is not None else self._new_std()
-        meta = job.meta if job.meta is not None else self._new_meta()
-        ingress_length = len(job.frame)
-        if fresh:
+        frame = job.frame
+        ingress_length = len(frame)
+        std: Struct
+        if job.std is None:
+            std = self._mk_std()
             # simple_switch receive_(): reset metadata, set ingress port, length,
             # instance type and the ingress timestamp
             self._w_fresh(std.fields, job.port, INSTANCE_NORMAL, self._ts_us(now), ingress_length)
         else:
+            std = job.std
             self._w_length(std.fields, ingress_length)
-        ctx = PacketContext(packet_length=ingress_length, now_ns=now, std=std, stage="parser")
-        hdr, err, payload = self._parse(job.frame, std, meta, ctx)
+        meta: Struct = job.meta if job.meta is not None else self._mk_meta()
+        ctx = PacketContext(ingress_length, now, std, "parser")
+        # the parse (as _parse, inline)
+        hdr = self._mk_hdr()
+        pin = PacketIn(frame)
+        err = self._run_parser([pin, hdr, meta, std], ctx)
+        payload = pin.remaining()
         parsed_bytes = self._valid_bytes(hdr)
         # a parser error does not drop the packet: BMv2 records it and runs ingress
         self._w_parser_error(std.fields, err)
@@ -259,8 +265,9 @@ class Pipeline:
         # valid / invalid during ingress
         hdr_bytes = self._valid_bytes(hdr)
         length_reg = max(0, ingress_length + hdr_bytes - parsed_bytes)
-        egress_spec = int(get_std(std, "egress_spec"))
-        mgid = int(get_std(std, "mcast_grp"))
+        sf = std.fields
+        egress_spec = int(sf.get("egress_spec", 0))
+        mgid = int(sf.get("mcast_grp", 0))
 
         # INGRESS CLONING: the original frame, parsed again, metadata reset except the
         # preserved fields
@@ -334,8 +341,8 @@ class Pipeline:
         # egress_port, egress_spec, packet_length. BMv2 sets egress_spec to drop_port + 1
         # (512), which a 9-bit field cannot hold; anything but 511 means "not dropped"
         self._w_egress(std.fields, ts, ts, 0, 0, 0, job.port, 0, job.length_reg)
-        ctx = PacketContext(packet_length=job.ingress_length, now_ns=now, std=std, stage="egress",
-                            payload=job.payload, truncate=job.truncate)
+        ctx = PacketContext(job.ingress_length, now, std, "egress", job.payload)
+        ctx.truncate = job.truncate
         before = job.valid_bytes if job.valid_bytes is not None else self._valid_bytes(hdr)
         self._run_egress_ctl([hdr, meta, std], ctx)
         length_reg = max(0, job.length_reg + self._valid_bytes(hdr) - before)
@@ -355,7 +362,7 @@ class Pipeline:
                         job.payload, job.ingress_length, length_reg, job.passes,
                         session.packet_length_bytes or None))
 
-        if int(get_std(std, "egress_spec")) == DROP_PORT:
+        if int(std.fields.get("egress_spec", 0)) == DROP_PORT:
             res.drops += 1
             return
 
@@ -364,7 +371,7 @@ class Pipeline:
         pout = PacketOut()
         ctx.stage = "deparser"
         self._run_deparser([pout, hdr], ctx)
-        frame = bytes(pout.data) + job.payload
+        frame = pout.data + job.payload
         if ctx.truncate is not None and ctx.truncate < len(frame):
             frame = frame[:ctx.truncate]
 
