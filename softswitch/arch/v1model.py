@@ -501,6 +501,8 @@ def _fmt_values(v: Any) -> list[Any]:
 
 def _b_log_msg(arch: V1Model, call: ir.ExternFunctionCall) -> ExternFn:
     def log_msg(ctx: PacketContext, args: list[Any]) -> None:
+        if not p4_log.isEnabledFor(logging.INFO):
+            return  # do not format a message nobody sees
         msg = str(args[0])
         if len(args) > 1:
             for v in _fmt_values(args[1]):

@@ -3,6 +3,8 @@ they replace, on many inputs."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -138,3 +140,25 @@ def test_specialised_csum16_equals_generic(data: st.DataObject, widths: list[int
                 fn(ctx, [cond, v, given_csum, "csum16"])
                 errs.append(std.fields["checksum_error"])
             assert errs[0] == errs[1]
+
+
+def test_log_msg_formats_only_when_info_is_enabled(caplog: Any) -> None:
+    import logging
+
+    class Loud:
+        formatted = 0
+
+        def __str__(self) -> str:
+            Loud.formatted += 1
+            return "v"
+
+    call = ir.ExternFunctionCall(_POS, ir.VoidT(), "log_msg", (ir.Arg("in", ir.VarRef(_POS, ir.StringT(), "s")),
+                                                                ir.Arg("in", ir.VarRef(_POS, ir.TupleT(()), "d"))))
+    fn = V1Model().bind_function(call)
+    ctx = PacketContext(packet_length=0, now_ns=0, std=_std())
+    with caplog.at_level(logging.WARNING, logger="softswitch.p4"):
+        fn(ctx, ["x {}", [Loud()]])
+    assert Loud.formatted == 0 and not caplog.records
+    with caplog.at_level(logging.INFO, logger="softswitch.p4"):
+        fn(ctx, ["x {}", [Loud()]])
+    assert Loud.formatted == 1 and [r.getMessage() for r in caplog.records] == ["x v"]
