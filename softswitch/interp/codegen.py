@@ -53,6 +53,59 @@ class ProgramEnv:
         exec(code, self.env)
 
 
+def _no_effects(e: ir.Expr) -> bool:
+    """An expression whose evaluation calls nothing that can change state: constants,
+    variables, field paths, operators, casts, conditionals, isValid()."""
+    if isinstance(e, (ir.Const, ir.EnumConst, ir.ErrorConst, ir.StrConst, ir.VarRef)):
+        return True
+    if isinstance(e, ir.Member):
+        return not isinstance(e.expr, ir.TableApply) and _no_effects(e.expr)
+    if isinstance(e, ir.Index):
+        return _no_effects(e.expr) and _no_effects(e.index)
+    if isinstance(e, (ir.Slice, ir.Unary, ir.Cast)):
+        return _no_effects(e.expr)
+    if isinstance(e, ir.Binary):
+        return _no_effects(e.left) and _no_effects(e.right)
+    if isinstance(e, ir.Mux):
+        return _no_effects(e.cond) and _no_effects(e.then) and _no_effects(e.else_)
+    if isinstance(e, ir.BuiltinMethodCall):
+        return e.method == "isValid" and not e.args and _no_effects(e.target)
+    return False
+
+
+def _field_bases(e: ir.Expr, out: list[ir.Expr]) -> None:
+    """Append the header / struct paths whose fields expression ``e`` (effect free)
+    reads."""
+    if isinstance(e, ir.Member):
+        if isinstance(e.expr.type, (ir.HeaderT, ir.StructT)) and _plain_read(e.expr):
+            out.append(e.expr)
+        else:
+            _field_bases(e.expr, out)
+    elif isinstance(e, ir.Index):
+        _field_bases(e.expr, out)
+        _field_bases(e.index, out)
+    elif isinstance(e, (ir.Slice, ir.Unary, ir.Cast)):
+        _field_bases(e.expr, out)
+    elif isinstance(e, ir.Binary):
+        _field_bases(e.left, out)
+        _field_bases(e.right, out)
+    elif isinstance(e, ir.Mux):
+        _field_bases(e.cond, out)
+        _field_bases(e.then, out)
+        _field_bases(e.else_, out)
+    elif isinstance(e, ir.BuiltinMethodCall):
+        _field_bases(e.target, out)
+
+
+def _scalar_field_assign(s: Any) -> bool:
+    """``path.field = value`` with a scalar field of a header / struct reached by a plain
+    path, and a value free of effects: it cannot replace any header or struct object."""
+    return (isinstance(s, ir.Assign) and isinstance(s.lhs, ir.Member)
+            and isinstance(s.lhs.expr.type, (ir.HeaderT, ir.StructT))
+            and not isinstance(s.lhs.type, _COMPOUND) and _plain_read(s.lhs.expr)
+            and not isinstance(s.rhs.type, _COMPOUND) and _no_effects(s.rhs))
+
+
 def _plain_read(e: ir.Expr) -> bool:
     """A constant, variable or field / constant-index path of headers and structs:
     evaluating it calls nothing and changes nothing."""
@@ -169,6 +222,9 @@ class FrameGen:
         # control (value undefined by the spec) they read a fresh invalid header
         self.in_parser = where.startswith("parser ")
         self._tmp = 0
+        #: during a run of scalar field assignments (_assign_run): base expression ->
+        #: the temp holding its field dict
+        self._fields_of: dict[str, str] = {}
 
     def fail(self, msg: str, pos: ir.Pos = ir.NOPOS) -> CompileFailure:
         return CompileFailure(f"{pos}: {self.where}: {msg}")
@@ -231,7 +287,19 @@ class FrameGen:
             if e.member == "lastIndex":
                 return f"_stk_last_index({b})"
             raise self.fail(f"header stack has no member {e.member}", e.pos)
+        if self._fields_of:
+            cached = self._fields_of.get(self._uncached(e.expr))
+            if cached is not None:
+                return f"{cached}[{e.member!r}]"
         return f"{b}.fields[{e.member!r}]"
+
+    def _uncached(self, e: ir.Expr) -> str:
+        """``ex(e)`` as written outside an assignment run (the key of _fields_of)."""
+        saved, self._fields_of = self._fields_of, {}
+        try:
+            return self.ex(e)
+        finally:
+            self._fields_of = saved
 
     def _ex_Index(self, e: ir.Index) -> str:
         b = self.ex(e.expr)
@@ -624,7 +692,8 @@ class FrameGen:
                 if lv.member == "last":
                     return [f"_stk_set({b}, {b}.next_index - 1, {v})"]
                 raise self.fail(f"cannot assign to stack member {lv.member}", lv.pos)
-            out = [f"{b}.fields[{lv.member!r}] = {v}"]
+            cached = self._fields_of.get(self._uncached(lv.expr)) if self._fields_of else None
+            out = [f"{cached}[{lv.member!r}] = {v}" if cached is not None else f"{b}.fields[{lv.member!r}] = {v}"]
             if isinstance(bt, ir.HeaderUnionT):
                 out.append(f"if {b}.fields[{lv.member!r}].valid: _union_only({b}, {lv.member!r})")
             return out
@@ -649,9 +718,46 @@ class FrameGen:
 
     def stmts(self, ss: Any, ind: str, in_routine: bool) -> list[str]:
         out: list[str] = []
-        for s in ss:
-            out.extend(self.stmt(s, ind, in_routine))
+        items = list(ss)
+        i = 0
+        while i < len(items):
+            j = i
+            while j < len(items) and _scalar_field_assign(items[j]):
+                j += 1
+            if j - i >= 2:
+                out.extend(self._assign_run(items[i:j], ind))
+                i = j
+                continue
+            out.extend(self.stmt(items[i], ind, in_routine))
+            i += 1
         return out or [ind + "pass"]
+
+    def _assign_run(self, run: list[ir.Assign], ind: str) -> list[str]:
+        """Consecutive assignments of call-free values to scalar fields of headers /
+        structs: no statement of the run can replace a header or struct object, so the
+        field dict of a header / struct written more than once is looked up once, at the
+        start of the run, and used by the run's writes and reads."""
+        count: dict[str, int] = {}
+        reads: list[ir.Expr] = []
+        for a in run:
+            assert isinstance(a.lhs, ir.Member)
+            reads.append(a.lhs.expr)
+            _field_bases(a.rhs, reads)
+        for e in reads:
+            b = self.ex(e)
+            count[b] = count.get(b, 0) + 1
+        out: list[str] = []
+        for b, n in count.items():
+            if n >= 2:
+                t = self.tmp()
+                out.append(f"{ind}{t} = {b}.fields")
+                self._fields_of[b] = t
+        try:
+            for a in run:
+                out.extend(ind + ln for ln in self.assign(a.lhs, self.value(a.rhs)))
+        finally:
+            self._fields_of = {}
+        return out
 
     def stmt(self, s: ir.Stmt, ind: str, in_routine: bool) -> list[str]:
         if isinstance(s, ir.Assign):
