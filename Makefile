@@ -16,6 +16,12 @@ GRPC_ADDR    ?= 127.0.0.1:9559
 DEVICE_ID    ?= 1
 P4_CONFIG    ?= $(BUILD)/fatflow.p4
 
+# A venv whose interpreter is gone (deleted, or built for a Python that was removed) is
+# rebuilt even if its stamp is newer than pyproject.toml.
+ifeq ($(shell test -x $(PY) && $(PY) -c 'import softswitch' >/dev/null 2>&1 && echo ok),)
+  $(shell rm -f $(STAMP))
+endif
+
 .DEFAULT_GOAL := help
 .PHONY: help venv test test-unit test-ptf demo p4 lint typecheck bench shell clean
 

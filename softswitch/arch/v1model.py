@@ -339,7 +339,17 @@ def _b_mark_to_drop(arch: V1Model, call: ir.ExternFunctionCall) -> ExternFn:
     return mark_to_drop
 
 
+def _check_algorithm(call: ir.ExternFunctionCall, index: int) -> None:
+    """Refuse at load time a constant algorithm softswitch cannot compute (rather than
+    failing every packet that reaches the call)."""
+    algorithm = _const_algorithm(call.args[index].expr)
+    if algorithm is not None and algorithm not in hashes.ALGORITHMS:
+        raise ValueError(f"{call.pos}: {call.name}(): HashAlgorithm.{algorithm} is not supported by "
+                         f"softswitch (supported: {', '.join(sorted(hashes.ALGORITHMS))})")
+
+
 def _b_hash(arch: V1Model, call: ir.ExternFunctionCall) -> ExternFn:
+    _check_algorithm(call, 1)
     out_w = _out_width(call.args[0].expr)
     pack = make_packer(call.args[3].expr.type)
 
@@ -358,6 +368,7 @@ def _const_algorithm(e: ir.Expr) -> str | None:
 def _checksum_binders(with_payload: bool) -> tuple[Callable[[V1Model, ir.ExternFunctionCall], ExternFn],
                                                    Callable[[V1Model, ir.ExternFunctionCall], ExternFn]]:
     def b_verify(arch: V1Model, call: ir.ExternFunctionCall) -> ExternFn:
+        _check_algorithm(call, 3)
         cw = _out_width(call.args[2].expr)
         cmask = (1 << cw) - 1
         fast = _csum16_fn(call, with_payload)
@@ -382,6 +393,7 @@ def _checksum_binders(with_payload: bool) -> tuple[Callable[[V1Model, ir.ExternF
         return verify_checksum
 
     def b_update(arch: V1Model, call: ir.ExternFunctionCall) -> ExternFn:
+        _check_algorithm(call, 3)
         cw = _out_width(call.args[2].expr)
         cmask = (1 << cw) - 1
         fast = _csum16_fn(call, with_payload)

@@ -3,10 +3,8 @@
 The interpreter knows P4_16 and core.p4 (packet_in / packet_out, verify, NoAction);
 everything else that is declared ``extern`` is provided by an :class:`Architecture`.
 Binding happens once, when the program is compiled; the callables returned are what
-runs per packet.
-
-TO BE IMPLEMENTED by the interpreter work: ``compile_program`` and the concrete
-``CompiledProgram``; the protocol and signatures are fixed.
+runs per packet. :func:`softswitch.interp.compile_program` returns the concrete
+:class:`CompiledProgram` (``softswitch.interp.Compiled``).
 """
 
 from __future__ import annotations

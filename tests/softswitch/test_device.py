@@ -133,3 +133,14 @@ def test_compile_errors_are_p4c_style() -> None:
 def test_a_program_without_v1switch_is_rejected() -> None:
     with pytest.raises(CompileError, match="V1Switch"):
         Device.compile("#include <core.p4>\nheader h_t { bit<8> f; }\n", "nomain.p4")
+
+
+def test_an_unsupported_constant_hash_algorithm_is_refused_at_load_time() -> None:
+    # BMv2 has no HashAlgorithm.random calculation either; failing every packet instead
+    # of the load would hide the problem until traffic flows.
+    body = "bit<16> h; hash(h, HashAlgorithm.random, 16w0, { hdr.eth.src }, 32w1024); sm.egress_spec = 9;"
+    src = PROG.replace("sm.egress_spec = 9;", body)
+    with pytest.raises(CompileError, match=r"dev\.p4:\d+:\d+: .*HashAlgorithm\.random is not supported"):
+        Device.compile(src, "dev.p4")
+    # a supported constant algorithm still loads
+    Device.compile(src.replace("HashAlgorithm.random", "HashAlgorithm.crc16"), "dev.p4")
