@@ -94,6 +94,12 @@ def _balanced_paren(text: str, i: int) -> int:
     return -1
 
 
+def _has_digits(literal: str) -> bool:
+    """Whether the value part of an integer literal has a digit (``0x_`` has none)."""
+    m = re.fullmatch(r"(?:\d+[ws])?(?:0[xXbBoOdD])?([0-9a-fA-F_]*)", literal)
+    return m is None or any(c != "_" for c in m.group(1))
+
+
 def scan(text: str) -> list[RawTok]:
     """Split preprocessed P4 text into raw tokens (comments and blanks dropped)."""
     toks: list[RawTok] = []
@@ -124,6 +130,8 @@ def scan(text: str) -> list[RawTok]:
             m_end = m.end()
             if kind == "id" and value == "_":
                 kind = "punct"
+            elif kind == "int" and not _has_digits(value):
+                raise ScanError(line, col, f"invalid integer literal '{value}': no digits")
             if kind not in ("ws", "lcomment", "bcomment"):
                 toks.append(RawTok(kind, value, pos, m_end, line, col))
         nl = text.count("\n", pos, m_end)
