@@ -17,7 +17,15 @@ from softswitch.frontend.calls import CallMixin
 from softswitch.frontend.diagnostics import Diagnostic, FrontendError, did_you_mean
 from softswitch.frontend.exprs import ExprMixin
 from softswitch.frontend.preprocess import LineMap
-from softswitch.frontend.typeutil import Scope, SemanticError, Sym, parse_int_literal, type_str
+from softswitch.frontend.typeutil import (
+    MAX_STACK_SIZE,
+    Scope,
+    SemanticError,
+    Sym,
+    check_width,
+    parse_int_literal,
+    type_str,
+)
 
 __all__ = ["Elaborator", "elaborate"]
 
@@ -259,6 +267,8 @@ class Elaborator(ExprMixin, CallMixin, BlockMixin):
             return ir.BitT(1)
         if k in ("bit_t", "int_t", "varbit_t"):
             w = self.width(ch[0])
+            name = {"bit_t": "bit", "int_t": "int", "varbit_t": "varbit"}[k]
+            check_width(w, p, f"{name}<{w}>")
             return {"bit_t": ir.BitT, "int_t": ir.IntT, "varbit_t": ir.VarbitT}[k](w)
         if k == "infint_t":
             return ir.InfIntT()
@@ -292,6 +302,9 @@ class Elaborator(ExprMixin, CallMixin, BlockMixin):
                 raise SemanticError(p, f"a stack element must be a header or header_union, not {type_str(elem)}")
             if size <= 0:
                 raise SemanticError(p, "a header stack needs a positive size")
+            if size > MAX_STACK_SIZE:
+                raise SemanticError(p, f"header stack size {size} is too large; p4c and softswitch support "
+                                       f"at most {MAX_STACK_SIZE} elements")
             return ir.StackT(elem, size)
         raise SemanticError(p, f"unsupported type ({k})")
 

@@ -13,6 +13,7 @@ from softswitch.frontend.typeutil import (
     Scope,
     SemanticError,
     Sym,
+    check_width,
     fits,
     is_bits,
     parse_int_literal,
@@ -158,6 +159,8 @@ class ExprMixin(Host):
         ch = t.children
         if k == "int_lit":
             value, ty = parse_int_literal(str(ch[0]))
+            if isinstance(ty, (ir.BitT, ir.IntT)):
+                check_width(ty.width, p, f"literal {ch[0]}")
             if not isinstance(ty, ir.InfIntT) and not fits(value, ty):
                 if isinstance(ty, ir.BitT) or value >= 0:
                     raise SemanticError(p, f"literal {ch[0]} does not fit in {type_str(ty)}")
@@ -371,6 +374,7 @@ class ExprMixin(Host):
                 if not is_bits(x.type):
                     raise SemanticError(x.pos, f"operands of '++' need a width, not {type_str(x.type)}")
             wa, wb = a.type.width, b.type.width  # type: ignore[attr-defined]
+            check_width(wa + wb, p, "the result of '++'")
             ty: ir.Type = ir.IntT(wa + wb) if isinstance(a.type, ir.IntT) else ir.BitT(wa + wb)
             if isinstance(a, ir.Const) and isinstance(b, ir.Const):
                 return ir.Const(p, ty, wrap(((int(a.value) & ((1 << wa) - 1)) << wb) | (int(b.value) & ((1 << wb) - 1)), ty))

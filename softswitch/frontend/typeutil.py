@@ -6,7 +6,13 @@ from dataclasses import dataclass, field
 
 from softswitch import ir
 
-__all__ = ["type_str", "is_bits", "wrap", "fits", "parse_int_literal", "Sym", "Scope", "SemanticError"]
+__all__ = ["type_str", "is_bits", "wrap", "fits", "parse_int_literal", "Sym", "Scope", "SemanticError",
+           "MAX_WIDTH", "MAX_STACK_SIZE", "check_width"]
+
+#: As p4c (``P4CConfiguration::maximumWidthSupported``): the widest bit<N> / int<N> / varbit<N>.
+MAX_WIDTH = 2048
+#: As p4c (``maximumArraySize``): the largest header stack.
+MAX_STACK_SIZE = 256
 
 
 class SemanticError(Exception):
@@ -16,6 +22,13 @@ class SemanticError(Exception):
         super().__init__(message)
         self.pos = pos
         self.message = message
+
+
+def check_width(width: int, pos: ir.Pos, what: str) -> None:
+    """Refuse a width p4c refuses (``what`` names the type or literal in the message)."""
+    if width > MAX_WIDTH:
+        raise SemanticError(pos, f"{what}: width {width} is too large; p4c and softswitch support "
+                                 f"widths up to {MAX_WIDTH}")
 
 
 def type_str(t: ir.Type | None) -> str:

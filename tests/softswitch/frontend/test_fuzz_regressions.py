@@ -31,3 +31,26 @@ def test_integer_literal_without_digits() -> None:
     for lit in ("0x_", "0b__", "8w0x_", "4s0o_"):
         src = program_text(apply=f"meta.m8 = {lit};")
         _expect(src, lit, f"invalid integer literal '{lit}': no digits")
+
+
+def test_widths_beyond_p4c_limit() -> None:
+    big = "99999999999999999999999999999999999999"
+    src = program_text(decls=f"header big_t {{ bit<{big}> f; }}\n")
+    _expect(src, f"bit<{big}>", f"bit<{big}>: width {big} is too large; p4c and softswitch support widths up to 2048")
+    src = program_text(locals_="int<2049> x;")
+    _expect(src, "int<2049>", "width 2049 is too large")
+    src = program_text(locals_="varbit<4096> x;")
+    _expect(src, "varbit<4096>", "width 4096 is too large")
+    src = program_text(apply="meta.m8 = (bit<8>)5000w1;")
+    _expect(src, "5000w1", "literal 5000w1: width 5000 is too large")
+    src = program_text(locals_="bit<2048> x; bit<1> y;", apply="meta.m8 = (x ++ y)[7:0];")
+    _expect(src, "x ++ y", "the result of '++': width 2049 is too large")
+    load_program(program_text(locals_="bit<2048> x; int<2048> y;"), "t.p4")
+
+
+def test_header_stack_size_beyond_p4c_limit() -> None:
+    src = program_text(decls="struct s_t { h_t[99999999999] hs; }\n")
+    _expect(src, "h_t[99999999999]", "header stack size 99999999999 is too large; p4c and softswitch "
+                                     "support at most 256 elements")
+    load_program(program_text(decls="struct s_t { h_t[256] hs; }\n"), "t.p4")
+
