@@ -10,6 +10,7 @@ from softswitch import ir
 from softswitch.frontend.diagnostics import did_you_mean
 from softswitch.frontend.host import Host
 from softswitch.frontend.typeutil import (
+    MAX_WIDTH,
     Scope,
     SemanticError,
     Sym,
@@ -386,8 +387,7 @@ class ExprMixin(Host):
                 if int(b.value) < 0:
                     raise SemanticError(b.pos, "shift amount must not be negative")
                 if isinstance(a, ir.Const):
-                    v = int(a.value) << int(b.value) if op == "<<" else int(a.value) >> int(b.value)
-                    return ir.Const(p, a.type, wrap(v, a.type))
+                    return ir.Const(p, a.type, _shift(op, int(a.value), int(b.value), a.type, b.pos))
                 b = ir.Const(b.pos, ir.BitT(max(8, int(b.value).bit_length())), int(b.value))
             elif not isinstance(b.type, ir.BitT):
                 raise SemanticError(b.pos, f"shift amount must be an unsigned bit<N>, not {type_str(b.type)}")
@@ -395,8 +395,7 @@ class ExprMixin(Host):
                 raise SemanticError(a.pos, "cannot shift an integer without a width by a run-time "
                                     "amount; give it a width")
             if isinstance(a, ir.Const) and isinstance(b, ir.Const):
-                v = int(a.value) << int(b.value) if op == "<<" else int(a.value) >> int(b.value)
-                return ir.Const(p, a.type, wrap(v, a.type))
+                return ir.Const(p, a.type, _shift(op, int(a.value), int(b.value), a.type, b.pos))
             return ir.Binary(p, a.type, op, a, b)
         if op in ("/", "%"):
             # As p4c (and the spec): '/' and '%' are defined for bit<N> and for
@@ -458,6 +457,18 @@ class ExprMixin(Host):
 
 def _compare(op: str, a: Any, b: Any) -> bool:
     return bool({"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op])
+
+
+def _shift(op: str, a: int, b: int, t: ir.Type, pb: ir.Pos) -> int:
+    """``a << b`` or ``a >> b`` folded in type ``t`` (``pb``: the amount's position)."""
+    if op == ">>":
+        return wrap(a >> b, t)
+    if isinstance(t, (ir.BitT, ir.IntT)):
+        return wrap(a << min(b, t.width), t)  # shifting by the width or more gives 0
+    if b > MAX_WIDTH:
+        raise SemanticError(pb, f"shift amount {b} is too large for an integer without a width "
+                                f"(at most {MAX_WIDTH})")
+    return wrap(a << b, t)
 
 
 def _fold(op: str, a: int, b: int, t: ir.Type, p: ir.Pos) -> int:

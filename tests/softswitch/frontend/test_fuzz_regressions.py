@@ -54,3 +54,13 @@ def test_header_stack_size_beyond_p4c_limit() -> None:
                                      "support at most 256 elements")
     load_program(program_text(decls="struct s_t { h_t[256] hs; }\n"), "t.p4")
 
+
+def test_constant_shift_by_a_huge_amount() -> None:
+    huge = "1000000000000000000"
+    src = program_text(decls=f"const int K = 1 << {huge};\n")
+    _expect(src, huge, f"shift amount {huge} is too large for an integer without a width (at most 2048)")
+    # with a width, a shift by the width or more is 0, folded without building a huge integer
+    src = program_text(decls=f"const bit<8> K = 8w1 << {huge};\nconst int<8> J = -8s1 >> {huge};\n"
+                             f"const bit<8> L = 8w3 << 8w255;\n")
+    consts = load_program(src, "t.p4").constants
+    assert [consts[n].value for n in ("K", "J", "L")] == [0, -1, 0]  # type: ignore[union-attr]
