@@ -1,0 +1,116 @@
+"""Bad SetForwardingPipelineConfig requests against a running fatflow pipeline: each is
+refused with INVALID_ARGUMENT naming the problem, and nothing already running is lost
+(entries, cookie, forwarding)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from finsy.proto import p4i, p4r
+from scapy.layers.inet import IP, UDP  # type: ignore[import-untyped]
+from scapy.layers.l2 import Ether  # type: ignore[import-untyped]
+from test_robust_harness import ServerThread, fatflow_build, ids
+
+COOKIE = 0xC0FFEE
+
+
+@pytest.fixture(scope="module")
+def switch() -> Iterator[ServerThread]:
+    config, info = fatflow_build()
+    s = ServerThread()
+    s.set_pipeline(config, info, cookie=COOKIE)
+    yield s
+    s.close()
+
+
+def _entry(table_id: int, matches: list[tuple[int, str, bytes, int]], action_id: int,
+           params: list[bytes], priority: int = 0) -> p4r.Entity:
+    e = p4r.Entity()
+    te = e.table_entry
+    te.table_id = table_id
+    for fid, kind, value, plen in matches:
+        fm = te.match.add(field_id=fid)
+        if kind == "exact":
+            fm.exact.value = value
+        else:
+            fm.lpm.value = value
+            fm.lpm.prefix_len = plen
+    te.action.action.action_id = action_id
+    for i, v in enumerate(params, 1):
+        te.action.action.params.add(param_id=i, value=v)
+    te.priority = priority
+    return e
+
+
+def _install_state(s: ServerThread, info: p4i.P4Info) -> None:
+    n = ids(info)
+    ins = p4r.Update.INSERT
+    port = _entry(n["port_table"], [(1, "exact", b"\x01", 0)], n["set_fabric_port"],
+                  [b"\x00\x01", b"\x00", b"\x00", b"\x00"])
+    route = _entry(n["route_v4"], [(1, "exact", b"\x00\x01", 0), (2, "lpm", bytes([10, 0, 0, 0]), 8)],
+                   n["set_next_hop"], [b"\x02", bytes.fromhex("020000000001"), bytes.fromhex("020000000002"), b"\x00"])
+    flow = _entry(n["flow_v4"], [(1, "exact", b"\x01", 0), (2, "exact", bytes([10, 0, 0, 1]), 0),
+                                 (3, "exact", bytes([10, 0, 0, 2]), 0), (4, "exact", b"\x11", 0),
+                                 (5, "exact", b"\x04\xd2", 0), (6, "exact", b"\x00\x35", 0),
+                                 (7, "exact", b"\x20", 0), (8, "exact", b"\x20", 0)],
+                  n["flow_forward"], [b"\x00", b"\x00", b"\x03"])
+    assert s.write([p4r.Update(type=ins, entity=x) for x in (port, route, flow)]) == [0, 0, 0]
+
+
+def _frame() -> bytes:
+    pkt = (Ether(dst="02:00:00:00:00:aa", src="02:00:00:00:00:bb") / IP(src="192.168.0.1", dst="10.1.2.3")
+           / UDP(sport=1234, dport=53) / b"hello")
+    return bytes(pkt)
+
+
+def _snapshot(s: ServerThread) -> list[bytes]:
+    return sorted(te.SerializeToString(deterministic=True) for te in s.read_all_tables())
+
+
+def _expect_invalid(s: ServerThread, config: bytes, info: p4i.P4Info | None, *words: str) -> str:
+    with pytest.raises(grpc.RpcError) as exc:
+        s.set_pipeline(config, info, cookie=COOKIE + 1)
+    err = exc.value
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, (err.code(), err.details())
+    details = err.details() or ""
+    for w in words:
+        assert w in details, (w, details)
+    return details
+
+
+def test_bad_configs_keep_the_running_pipeline(switch: ServerThread) -> None:
+    config, info = fatflow_build()
+    _install_state(switch, info)
+    before = _snapshot(switch)
+    assert len(before) == 3
+    out = switch.receive(1, _frame())
+    assert [p for p, _ in out] == [2], out
+
+    text = config.decode()
+    broken = text.replace("apply {", "apply { this is not P4 ", 1)
+    _expect_invalid(switch, broken.encode(), info, "does not compile", "syntax error")
+    other = p4i.P4Info()
+    other.CopyFrom(info)
+    other.tables[0].preamble.name = "ingress.nope"
+    other.actions[0].params.add(id=99, name="extra", bitwidth=3)
+    _expect_invalid(switch, config, other, "does not match", "ingress.nope", "params")
+    _expect_invalid(switch, b"", info, "empty")
+    _expect_invalid(switch, b"   \n\t ", None, "empty")
+    _expect_invalid(switch, bytes(range(1, 256)) * 4, None, "UTF-8")
+    _expect_invalid(switch, b"\xff\xfe\x00garbage", info, "UTF-8")
+    _expect_invalid(switch, b"control C() { apply {} }\n", None, "V1Switch")
+    _expect_invalid(switch, b"@@@@ )))) {{{{", None, "does not compile")
+
+    assert _snapshot(switch) == before
+    assert switch.cookie() == COOKIE
+    out = switch.receive(1, _frame())
+    assert [p for p, _ in out] == [2], out
+    # the same pipeline still accepts writes
+    n = ids(info)
+    port2 = _entry(n["port_table"], [(1, "exact", b"\x05", 0)], n["set_fabric_port"],
+                   [b"\x00\x01", b"\x00", b"\x00", b"\x00"])
+    assert switch.write([p4r.Update(type=p4r.Update.INSERT, entity=port2)]) == [0]
+    assert switch.write([p4r.Update(type=p4r.Update.DELETE, entity=port2)]) == [0]
+    assert _snapshot(switch) == before
