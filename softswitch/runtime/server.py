@@ -52,7 +52,8 @@ def _set_u128(out: p4r.Uint128, value: int) -> None:
 class _Client:
     """One open StreamChannel."""
 
-    queue: asyncio.Queue[p4r.StreamMessageResponse | None] = field(default_factory=asyncio.Queue)
+    #: messages to send; None ends the stream, a P4RTError ends it with that status
+    queue: asyncio.Queue[p4r.StreamMessageResponse | P4RTError | None] = field(default_factory=asyncio.Queue)
     election_id: int | None = None
     role: str = ""
     peer: str = ""
@@ -533,6 +534,11 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
                 msg = await client.queue.get()
                 if msg is None:
                     break
+                if isinstance(msg, P4RTError):
+                    # the status is set here, by the RPC's own task: aborting from the
+                    # reader task could leave the stream open with nobody serving it
+                    await context.abort(_grpc_code(msg.code), msg.message)
+                    return
                 yield msg
         finally:
             reader.cancel()
@@ -549,8 +555,7 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
                 if which == "arbitration":
                     err = self._arbitrate(client, req.arbitration)
                     if err is not None:
-                        client.queue.put_nowait(None)
-                        await context.abort(_grpc_code(err.code), err.message)
+                        client.queue.put_nowait(err)
                         return
                 elif which == "packet":
                     self._packet_out(client, req.packet)
