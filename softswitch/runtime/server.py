@@ -562,6 +562,8 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
                 elif which == "digest_ack":
                     if client is self._primary(client.role):
                         self.digests.ack(req.digest_ack.digest_id, req.digest_ack.list_id)
+                elif which is None:
+                    self._stream_error(client, Code.INVALID_ARGUMENT, "empty StreamMessageRequest (no update set)")
                 else:
                     self._stream_error(client, Code.UNIMPLEMENTED, f"stream message {which} is not supported")
         except (asyncio.CancelledError, grpc.aio.AioRpcError):

@@ -46,17 +46,26 @@ def test_arbitration_without_election_id(switch: ServerThread) -> None:
     _alive(switch)
 
 
+def test_empty_stream_message_is_invalid_argument(switch: ServerThread) -> None:
+    s = Stream(switch)
+    s.send(p4r.StreamMessageRequest())
+    r = s.get()
+    assert isinstance(r, p4r.StreamMessageResponse), r
+    assert r.error.canonical_code == rpc_code.INVALID_ARGUMENT and "empty" in r.error.message, r
+    s.close()
+    _alive(switch)
+
+
 def test_refused_arbitration_after_other_messages_ends_the_stream(switch: ServerThread) -> None:
     # regression: the stream was aborted from the reader task, which raced with the
     # RPC's own task and could leave the stream open and silent
     for _ in range(10):
         s = Stream(switch)
-        m = p4r.StreamMessageRequest()
-        m.other.SetInParent()
-        s.send(m)
+        s.send(p4r.StreamMessageRequest())
         s.send(arbitration(1, 1))
         r = s.get()
-        assert isinstance(r, p4r.StreamMessageResponse) and r.error.canonical_code == rpc_code.UNIMPLEMENTED
+        assert isinstance(r, p4r.StreamMessageResponse) and r.error.canonical_code == rpc_code.INVALID_ARGUMENT
+        assert "empty" in r.error.message
         err = s.get()
         assert isinstance(err, grpc.RpcError) and err.code() == grpc.StatusCode.NOT_FOUND, err
         assert s.get() is None
