@@ -618,6 +618,8 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
                 info = pipe.packet_out.get(m.metadata_id)
                 if info is None:
                     raise P4RTError(Code.INVALID_ARGUMENT, f"unknown packet_out metadata id {m.metadata_id}")
+                if info.name in metadata:
+                    raise P4RTError(Code.INVALID_ARGUMENT, f"packet_out metadata {info.name} given twice")
                 metadata[info.name] = decode(m.value, info.width, f"packet_out metadata {info.name}")
             self.device.packet_out(pkt.payload, metadata)
         except P4RTError as e:
