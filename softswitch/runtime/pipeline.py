@@ -66,8 +66,13 @@ class MetadataInfo:
 class Pipeline:
     """P4Info + loaded program + cookie, with lookups by id and by name."""
 
-    def __init__(self, p4info: p4i.P4Info, loaded: LoadedProgram, cookie: int, source: bytes) -> None:
+    def __init__(self, p4info: p4i.P4Info, loaded: LoadedProgram, cookie: int, source: bytes,
+                 reported: p4i.P4Info | None = None) -> None:
+        #: the P4Info generated for the program: every lookup below comes from it
         self.p4info = p4info
+        #: what GetForwardingPipelineConfig answers: the P4Info the client sent (it agrees
+        #: with the generated one, as compare_p4info checked, but may carry more)
+        self.reported_p4info = reported if reported is not None else p4info
         self.loaded = loaded
         self.cookie = cookie
         self.source = source

@@ -86,8 +86,27 @@ def compare_p4info(expected: p4i.P4Info, given: p4i.P4Info) -> list[str]:
             gf = [(m.id, m.name, m.bitwidth, m.match_type) for m in g.match_fields]
             if ef != gf:
                 problems.append(f"table {e.preamble.name}: match fields {gf}, the program has {ef}")
-            if sorted(r.id for r in e.action_refs) != sorted(r.id for r in g.action_refs):
-                problems.append(f"table {e.preamble.name}: action refs differ")
+            eref = sorted((r.id, p4i.ActionRef.Scope.Name(r.scope)) for r in e.action_refs)
+            gref = sorted((r.id, p4i.ActionRef.Scope.Name(r.scope) if r.scope in p4i.ActionRef.Scope.values()
+                           else r.scope) for r in g.action_refs)
+            if eref != gref:
+                problems.append(f"table {e.preamble.name}: action refs (id, scope) {gref}, the program has {eref}")
+            for attr in ("is_const_table", "idle_timeout_behavior", "const_default_action_id"):
+                if getattr(e, attr) != getattr(g, attr):
+                    problems.append(f"table {e.preamble.name}: {attr} {getattr(g, attr)}, "
+                                    f"the program has {getattr(e, attr)}")
+        elif key[0] in ("direct_counters", "direct_meters"):
+            if e.direct_table_id != g.direct_table_id:
+                problems.append(f"{key[0]} {e.preamble.name}: direct_table_id {g.direct_table_id}, "
+                                f"the program has {e.direct_table_id}")
+        elif key[0] in ("counters", "meters", "registers"):
+            if e.size != g.size:
+                problems.append(f"{key[0]} {e.preamble.name}: size {g.size}, the program has {e.size}")
+            if key[0] == "registers" and e.type_spec != g.type_spec:
+                problems.append(f"register {e.preamble.name}: type_spec differs from the program's")
+        elif key[0] == "digests":
+            if e.type_spec != g.type_spec:
+                problems.append(f"digest {e.preamble.name}: type_spec differs from the program's")
         elif key[0] == "actions":
             ep = [(p.id, p.name, p.bitwidth) for p in e.params]
             gp = [(p.id, p.name, p.bitwidth) for p in g.params]
@@ -150,8 +169,12 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
     def install(self, loaded: LoadedProgram, p4info: p4i.P4Info | None = None, cookie: int = 0,
                 source: bytes | None = None) -> None:
         """Commit ``loaded`` to the device (all state reset) and serve it."""
-        info = p4info if p4info is not None else build_p4info(loaded.ir)
-        pipe = Pipeline(info, loaded, cookie, source if source is not None else loaded.source.encode())
+        info = build_p4info(loaded.ir)
+        if p4info is not None:
+            problems = compare_p4info(info, p4info)
+            if problems:
+                raise ValueError("the P4Info does not match the program:\n  " + "\n  ".join(problems[:20]))
+        pipe = Pipeline(info, loaded, cookie, source if source is not None else loaded.source.encode(), p4info)
         self.device.commit(loaded)
         self._commit(pipe)
 
@@ -325,10 +348,11 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
                                 "the P4Info does not match the program (generate it with "
                                 "`softswitch compile PROG.p4 --p4runtime-files X.p4info.txtpb`):\n  "
                                 + "\n  ".join(problems[:20]))
-            info = config.p4info
+            reported = config.p4info
         else:
-            info = expected
-        return Pipeline(info, loaded, config.cookie.cookie, config.p4_device_config)
+            reported = expected
+        # the internals follow the program; the client's P4Info is what Get answers
+        return Pipeline(expected, loaded, config.cookie.cookie, config.p4_device_config, reported)
 
     def _set_pipeline(self, request: p4r.SetForwardingPipelineConfigRequest) -> None:
         A = p4r.SetForwardingPipelineConfigRequest
@@ -376,7 +400,7 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
         cfg = resp.config
         cfg.cookie.cookie = pipe.cookie
         if request.response_type in (R.ALL, R.P4INFO_AND_COOKIE):
-            cfg.p4info.CopyFrom(pipe.p4info)
+            cfg.p4info.CopyFrom(pipe.reported_p4info)
         if request.response_type in (R.ALL, R.DEVICE_CONFIG_AND_COOKIE):
             cfg.p4_device_config = pipe.source
         return resp

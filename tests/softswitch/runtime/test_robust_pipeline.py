@@ -114,3 +114,45 @@ def test_bad_configs_keep_the_running_pipeline(switch: ServerThread) -> None:
     assert switch.write([p4r.Update(type=p4r.Update.INSERT, entity=port2)]) == [0]
     assert switch.write([p4r.Update(type=p4r.Update.DELETE, entity=port2)]) == [0]
     assert _snapshot(switch) == before
+
+
+@pytest.mark.parametrize("change", ["scope", "idle_timeout", "const_table", "direct_counter", "digest_type"])
+def test_p4info_that_disagrees_on_behaviour_is_refused(switch: ServerThread, change: str) -> None:
+    # regression: only ids, names, match fields, params and the set of action ids were
+    # compared, so a P4Info with other scopes / flags was accepted and then governed
+    # the server's checks
+    config, info = fatflow_build()
+    bad = p4i.P4Info()
+    bad.CopyFrom(info)
+    tables = {t.preamble.alias: t for t in bad.tables}
+    if change == "scope":
+        for r in tables["port_table"].action_refs:
+            r.scope = p4i.ActionRef.TABLE_AND_DEFAULT
+        words = ["port_table", "DEFAULT_ONLY"]
+    elif change == "idle_timeout":
+        tables["flow_v4"].idle_timeout_behavior = p4i.Table.NO_TIMEOUT
+        words = ["flow_v4", "idle_timeout_behavior"]
+    elif change == "const_table":
+        tables["route_v4"].is_const_table = True
+        words = ["route_v4", "is_const_table"]
+    elif change == "direct_counter":
+        bad.direct_counters[0].direct_table_id = tables["route_v4"].preamble.id
+        words = ["direct_table_id"]
+    else:
+        bad.digests[0].type_spec.struct.name = "other_t"
+        words = ["digest", "type_spec"]
+    before = _snapshot(switch)
+    _expect_invalid(switch, config, bad, "does not match", *words)
+    assert _snapshot(switch) == before and switch.cookie() == COOKIE
+
+
+def test_get_answers_the_p4info_sent(switch: ServerThread) -> None:
+    config, info = fatflow_build()
+    sent = p4i.P4Info()
+    sent.CopyFrom(info)
+    sent.pkg_info.doc.brief = "sent by the controller"
+    switch.set_pipeline(config, sent, cookie=COOKIE, action=p4r.SetForwardingPipelineConfigRequest.VERIFY)
+    req = p4r.GetForwardingPipelineConfigRequest(
+        device_id=0, response_type=p4r.GetForwardingPipelineConfigRequest.P4INFO_AND_COOKIE)
+    got = switch.stub.GetForwardingPipelineConfig(req, timeout=10).config.p4info
+    assert got == info
