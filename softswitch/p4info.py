@@ -530,7 +530,7 @@ def build_p4info(program: ir.Program) -> p4i.P4Info:
             if owner == tname:
                 kind = names.externs[res][0]
                 pt.direct_resource_ids.append(ids[(_EXTERN_PREFIX[kind], res)])
-        pt.size = t.size if t.size is not None else DEFAULT_TABLE_SIZE
+        pt.size = _size(t.size if t.size is not None else DEFAULT_TABLE_SIZE, f"table {tname}")
         if t.support_timeout:
             pt.idle_timeout_behavior = p4i.Table.NOTIFY_CONTROL
         if t.entries is not None:
@@ -561,7 +561,7 @@ def build_p4info(program: ir.Program) -> p4i.P4Info:
             c = info.counters.add()
             preamble(c.preamble, prefix, cp, inst.annotations)
             c.spec.unit = _counter_unit(inst.ctor_args[1] if len(inst.ctor_args) > 1 else None)
-            c.size = _const_int(inst.ctor_args[0])
+            c.size = _size(_const_int(inst.ctor_args[0]), f"counter {cp}")
         elif kind == "direct_counter":
             dc = info.direct_counters.add()
             preamble(dc.preamble, prefix, cp, inst.annotations)
@@ -573,7 +573,7 @@ def build_p4info(program: ir.Program) -> p4i.P4Info:
             m = info.meters.add()
             preamble(m.preamble, prefix, cp, inst.annotations)
             m.spec.unit = _meter_unit(inst.ctor_args[1] if len(inst.ctor_args) > 1 else None)
-            m.size = _const_int(inst.ctor_args[0])
+            m.size = _size(_const_int(inst.ctor_args[0]), f"meter {cp}")
         elif kind == "direct_meter":
             dm = info.direct_meters.add()
             preamble(dm.preamble, prefix, cp, inst.annotations)
@@ -587,7 +587,7 @@ def build_p4info(program: ir.Program) -> p4i.P4Info:
             assert isinstance(inst.type, ir.ExternT)
             if inst.type.type_args:
                 types.spec(inst.type.type_args[0], r.type_spec)
-            r.size = _const_int(inst.ctor_args[0])
+            r.size = _size(_const_int(inst.ctor_args[0]), f"register {cp}")
 
     for hname, h in names.controller_headers.items():
         cm = info.controller_packet_metadata.add()
@@ -615,6 +615,14 @@ def build_p4info(program: ir.Program) -> p4i.P4Info:
 
     info.type_info.SetInParent()
     return info
+
+
+def _size(value: int, what: str) -> int:
+    """A size for the P4Info (int64): a negative or too large one is the program's error,
+    not a protobuf ValueError."""
+    if not 0 <= value < 1 << 63:
+        raise P4InfoError(f"{what}: size {value} must be in 0..{(1 << 63) - 1}")
+    return value
 
 
 def _const_int(e: ir.Expr) -> int:

@@ -156,3 +156,16 @@ def test_get_answers_the_p4info_sent(switch: ServerThread) -> None:
         device_id=0, response_type=p4r.GetForwardingPipelineConfigRequest.P4INFO_AND_COOKIE)
     got = switch.stub.GetForwardingPipelineConfig(req, timeout=10).config.p4info
     assert got == info
+
+
+@pytest.mark.parametrize(("size", "what"), [("99999999999999999999999", "table ingress.port_map.port_table"),
+                                            ("-5", "table ingress.port_map.port_table")])
+def test_table_size_the_p4info_cannot_hold_is_invalid_argument(switch: ServerThread, size: str, what: str) -> None:
+    # regression: build_p4info assigned it to the int64 field: ValueError -> INTERNAL
+    config, _info = fatflow_build()
+    text = config.decode()
+    assert "size = 512;" in text  # port_table's, the first
+    bad = text.replace("size = 512;", f"size = {size};", 1)
+    before = _snapshot(switch)
+    _expect_invalid(switch, bad.encode(), None, what, "size")
+    assert _snapshot(switch) == before and switch.cookie() == COOKIE
