@@ -587,7 +587,7 @@ def build_p4info(program: ir.Program) -> p4i.P4Info:
             assert isinstance(inst.type, ir.ExternT)
             if inst.type.type_args:
                 types.spec(inst.type.type_args[0], r.type_spec)
-            r.size = _size(_const_int(inst.ctor_args[0]), f"register {cp}")
+            r.size = _size(_const_int(inst.ctor_args[0]), f"register {cp}", bits=32)  # int32 in the P4Info
 
     for hname, h in names.controller_headers.items():
         cm = info.controller_packet_metadata.add()
@@ -617,11 +617,11 @@ def build_p4info(program: ir.Program) -> p4i.P4Info:
     return info
 
 
-def _size(value: int, what: str) -> int:
-    """A size for the P4Info (int64): a negative or too large one is the program's error,
-    not a protobuf ValueError."""
-    if not 0 <= value < 1 << 63:
-        raise P4InfoError(f"{what}: size {value} must be in 0..{(1 << 63) - 1}")
+def _size(value: int, what: str, bits: int = 64) -> int:
+    """A size for the P4Info (int64, int32 for registers): a negative or too large one
+    is the program's error, not a protobuf ValueError."""
+    if not 0 <= value < 1 << (bits - 1):
+        raise P4InfoError(f"{what}: size {value} must be in 0..{(1 << (bits - 1)) - 1}")
     return value
 
 

@@ -169,3 +169,19 @@ def test_table_size_the_p4info_cannot_hold_is_invalid_argument(switch: ServerThr
     before = _snapshot(switch)
     _expect_invalid(switch, bad.encode(), None, what, "size")
     assert _snapshot(switch) == before and switch.cookie() == COOKIE
+
+
+
+def test_register_size_beyond_int32_is_a_p4info_error() -> None:
+    # regression: RegisterInfo.size is int32 in the P4Info; 2^31 and more raised
+    # protobuf's ValueError (INTERNAL) instead of an error naming the register
+    from softswitch import frontend
+    from softswitch.p4info import P4InfoError, build_p4info
+
+    config, _info = fatflow_build()
+    text = config.decode()
+    i = text.index("{", text.index("control ingress(")) + 1
+    j = text.index("apply {", i) + len("apply {")
+    bad = text[:i] + "\nregister<bit<8>>(32w0x80000000) big_r;\n" + text[i:j] + "big_r.write(0, 1);" + text[j:]
+    with pytest.raises(P4InfoError, match=r"register ingress\.big_r: size 2147483648"):
+        build_p4info(frontend.load_program(bad))
