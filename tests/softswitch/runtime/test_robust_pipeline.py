@@ -185,3 +185,26 @@ def test_register_size_beyond_int32_is_a_p4info_error() -> None:
     bad = text[:i] + "\nregister<bit<8>>(32w0x80000000) big_r;\n" + text[i:j] + "big_r.write(0, 1);" + text[j:]
     with pytest.raises(P4InfoError, match=r"register ingress\.big_r: size 2147483648"):
         build_p4info(frontend.load_program(bad))
+
+
+@pytest.mark.parametrize(("decl", "words"), [
+    ("counter(32w0xffffffff, CounterType.packets) big_c;", ["counter", "big_c", "4294967295"]),
+    ("register<bit<32>>(32w0x7ffffff0) big_r;", ["register", "big_r", "larger than"]),
+    ("counter(-5, CounterType.packets) neg_c;", ["neg_c", "size"]),
+])
+def test_extern_sizes_that_would_exhaust_memory_are_refused(switch: ServerThread, decl: str,
+                                                            words: list[str]) -> None:
+    # regression: extern arrays are allocated at compile time; a 2^32-cell counter ran
+    # the switch out of memory (a negative size: MemoryError -> INTERNAL)
+    config, _info = fatflow_build()
+    text = config.decode()
+    anchor = "control ingress("
+    assert anchor in text
+    name = decl.split()[-1].rstrip(";")
+    i = text.index("{", text.index(anchor)) + 1
+    use = f"{name}.count(0);" if "counter" in decl else f"{name}.write(0, 1);"
+    j = text.index("apply {", i) + len("apply {")
+    bad = text[:i] + "\n" + decl + "\n" + text[i:j] + use + text[j:]
+    before = _snapshot(switch)
+    _expect_invalid(switch, bad.encode(), None, *words)
+    assert _snapshot(switch) == before and switch.cookie() == COOKIE
