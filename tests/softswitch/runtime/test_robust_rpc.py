@@ -60,7 +60,8 @@ def _repeated(f: _d.FieldDescriptor) -> bool:
 def _message(draw: st.DrawFn, desc: _d.Descriptor, depth: int = 0) -> dict[str, Any]:
     """Random field values for a message type (a dict for ``_fill``)."""
     out: dict[str, Any] = {}
-    fields = [f for f in desc.fields if depth < 4 or f.type != _d.FieldDescriptor.TYPE_MESSAGE]
+    fields = [f for f in desc.fields if (depth < 4 or f.type != _d.FieldDescriptor.TYPE_MESSAGE)
+              and not (f.message_type is not None and f.message_type.GetOptions().map_entry)]
     if not fields:
         return out
     for f in draw(st.lists(st.sampled_from(fields), max_size=4, unique_by=lambda f: f.name)):

@@ -345,3 +345,159 @@ def test_write_batches_apply_exactly_the_good_updates(switch: ServerThread, batc
         else:
             assert got == want, (g.label, rpc_code.Code.Name(want), rpc_code.Code.Name(got), g.update)
     assert _state(switch) == state
+
+
+# ----------------------------------------------- other entities in the same batches
+
+DIGEST_ID = INFO.digests[0].preamble.id
+DIRECT_TABLES = {d.direct_table_id for d in INFO.direct_counters}
+
+
+@dataclass
+class Other:
+    update: p4r.Update
+    kind: str                # "mc", "clone", "digest", "bad"
+    ident: int = 0
+    value: bytes = b""       # what a read answers after an accepted INSERT/MODIFY
+    expected: int | None = None
+
+
+@st.composite
+def gen_other(draw: st.DrawFn) -> Other:
+    op = draw(st.sampled_from([INS, INS, MOD, DEL]))
+    u = p4r.Update(type=op)
+    kind = draw(st.sampled_from(["mc", "clone", "digest", "bad_pre", "bad_digest", "direct_counter", "default"]))
+    if kind in ("mc", "clone"):
+        ident = draw(st.integers(1, 3))
+        reps = draw(st.lists(st.tuples(st.integers(0, 511), st.integers(0, 2)), max_size=3,
+                             unique=True))
+        pre = u.entity.packet_replication_engine_entry
+        if kind == "mc":
+            g = pre.multicast_group_entry
+            g.multicast_group_id = ident
+        else:
+            g = pre.clone_session_entry
+            g.session_id = ident
+        for port, inst in reps:
+            g.replicas.add(egress_port=port, instance=inst)
+        out = p4r.PacketReplicationEngineEntry()
+        out.CopyFrom(pre)
+        return Other(u, kind, ident, out.SerializeToString(deterministic=True))
+    if kind == "bad_pre":
+        pre = u.entity.packet_replication_engine_entry
+        which = draw(st.sampled_from(["zero_mc", "zero_clone", "dup_replica", "empty"]))
+        if which == "zero_mc":
+            pre.multicast_group_entry.multicast_group_id = 0
+        elif which == "zero_clone":
+            pre.clone_session_entry.session_id = 0
+        elif which == "dup_replica":
+            pre.multicast_group_entry.multicast_group_id = draw(st.integers(10, 12))
+            pre.multicast_group_entry.replicas.add(egress_port=1, instance=1)
+            pre.multicast_group_entry.replicas.add(egress_port=1, instance=1)
+            if op == DEL or op == MOD:
+                return Other(u, "bad", expected=NF)  # checked before the replicas
+        else:
+            pre.SetInParent()
+        return Other(u, "bad", expected=IA)
+    if kind in ("digest", "bad_digest"):
+        de = u.entity.digest_entry
+        de.digest_id = DIGEST_ID
+        de.config.max_timeout_ns = draw(st.integers(0, 10**9))
+        de.config.max_list_size = draw(st.integers(0, 5))
+        de.config.ack_timeout_ns = draw(st.integers(0, 10**9))
+        if kind == "bad_digest":
+            if draw(st.booleans()):
+                de.digest_id = draw(st.integers(0, 2**32 - 1).filter(lambda x: x != DIGEST_ID))
+            else:
+                de.config.max_list_size = -1
+                return Other(u, "digest_neg", DIGEST_ID)
+            return Other(u, "bad", expected=IA)
+        out = p4r.DigestEntry()
+        out.CopyFrom(de)
+        return Other(u, "digest", DIGEST_ID, out.SerializeToString(deterministic=True))
+    if kind == "direct_counter":
+        dc = u.entity.direct_counter_entry
+        dc.table_entry.table_id = draw(st.sampled_from(sorted(t.id for t in TABLES)))
+        dc.table_entry.is_default_action = True
+        dc.data.packet_count = draw(st.integers(0, 2**63 - 1))
+        ok = op == MOD and dc.table_entry.table_id in DIRECT_TABLES
+        return Other(u, "bad", expected=OK if ok else IA)
+    # a default entry: MODIFY with a default-only action, or DELETE (reset); INSERT is refused
+    t = draw(st.sampled_from(TABLES))
+    te = u.entity.table_entry
+    te.table_id = t.id
+    te.is_default_action = True
+    if op != DEL and t.default_only:
+        te.action.action.action_id = t.default_only[0].id
+    return Other(u, "bad", expected=IA if op == INS else OK)
+
+
+def _others(s: ServerThread) -> dict[tuple[str, int], bytes]:
+    out: dict[tuple[str, int], bytes] = {}
+    for kind, make in (("mc", lambda e: e.packet_replication_engine_entry.multicast_group_entry.SetInParent()),
+                       ("clone", lambda e: e.packet_replication_engine_entry.clone_session_entry.SetInParent()),
+                       ("digest", lambda e: e.digest_entry.SetInParent())):
+        req = p4r.Entity()
+        make(req)
+        for ent in s.read(req):
+            if kind == "digest":
+                out[(kind, ent.digest_entry.digest_id)] = ent.digest_entry.SerializeToString(deterministic=True)
+            else:
+                pre = ent.packet_replication_engine_entry
+                ident = pre.multicast_group_entry.multicast_group_id if kind == "mc" else pre.clone_session_entry.session_id
+                out[(kind, ident)] = pre.SerializeToString(deterministic=True)
+    return out
+
+
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 100,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                 HealthCheck.data_too_large])
+@given(batch=st.lists(st.one_of(gen_update(), gen_other()), min_size=1, max_size=12))
+def test_mixed_entity_batches(switch: ServerThread, batch: list[Gen | Other]) -> None:
+    state = _state(switch)
+    others = _others(switch)
+    expected: list[int] = []
+    for g in batch:
+        if isinstance(g, Gen):
+            if g.expected is not None:
+                expected.append(g.expected)
+                continue
+            assert g.key is not None and g.action is not None
+            op, key = g.update.type, g.key
+            if op == INS:
+                code = AE if key in state else OK
+            else:
+                code = OK if key in state else NF
+            if code == OK:
+                if op == DEL:
+                    del state[key]
+                else:
+                    state[key] = g.action
+            expected.append(code)
+            continue
+        if g.expected is not None:
+            expected.append(g.expected)
+            continue
+        op, okey = g.update.type, (g.kind if g.kind != "digest_neg" else "digest", g.ident)
+        exists = okey in others
+        if op == INS and exists:
+            code = AE
+        elif op != INS and not exists:
+            code = NF
+        elif g.kind == "digest_neg" and op != DEL:
+            code = IA
+        else:
+            code = OK
+            if op == DEL:
+                del others[okey]
+            else:
+                others[okey] = g.value
+        expected.append(code)
+    codes = switch.write([g.update for g in batch])
+    for g, want, got in zip(batch, expected, codes, strict=True):
+        if want == -1:
+            assert got in (IA, UNIMPL, NF), (got, g.update)
+        else:
+            assert got == want, (rpc_code.Code.Name(want), rpc_code.Code.Name(got), g.update)
+    assert _state(switch) == state
+    assert _others(switch) == others
