@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import signal
 import sys
@@ -199,6 +200,18 @@ async def _serve(args: argparse.Namespace, loaded: object | None) -> int:
     return 0
 
 
+def _check_numbers(args: argparse.Namespace) -> None:
+    """Values argparse accepts but the switch cannot serve with: a device id P4Runtime
+    cannot carry (uint64) would make every arbitration fail; a CPU port outside v1model's
+    9-bit ports is unreachable; a non-positive or NaN sweep interval spins the loop."""
+    if not 0 <= args.device_id < 1 << 64:
+        raise UsageError(f"--device-id {args.device_id}: must be in 0..{(1 << 64) - 1}")
+    if args.cpu_port is not None and not 0 <= args.cpu_port < 512:
+        raise UsageError(f"--cpu-port {args.cpu_port}: must be a v1model port, 0..511")
+    if not (args.idle_sweep_interval > 0 and math.isfinite(args.idle_sweep_interval)):
+        raise UsageError(f"--idle-sweep-interval {args.idle_sweep_interval}: must be a positive number of seconds")
+
+
 def _run_main(argv: Sequence[str]) -> int:
     args = run_parser().parse_args(list(argv))
     if args.no_p4 and args.program:
@@ -206,6 +219,7 @@ def _run_main(argv: Sequence[str]) -> int:
     logging.basicConfig(level=_LOG_LEVELS[args.log_level], stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     _split_addr(args.grpc_server_addr)
+    _check_numbers(args)
     from softswitch.ports import PortSpecError, parse_port_spec
 
     for spec in args.interface:
