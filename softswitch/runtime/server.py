@@ -401,8 +401,10 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
                 self.device.commit(pipe.loaded)
                 self._commit(pipe)
             elif pipe.source == self.pipeline.source:
-                # same program: forwarding state is kept, only the cookie changes
+                # same program: forwarding state is kept; the cookie and the P4Info the
+                # client sent (which agrees with the program) are the new ones
                 self.pipeline.cookie = pipe.cookie
+                self.pipeline.reported_p4info = pipe.reported_p4info
             else:
                 raise P4RTError(Code.UNIMPLEMENTED, "RECONCILE_AND_COMMIT of a different program would lose "
                                                     "forwarding state; use VERIFY_AND_COMMIT")

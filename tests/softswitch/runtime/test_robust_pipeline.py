@@ -208,3 +208,23 @@ def test_extern_sizes_that_would_exhaust_memory_are_refused(switch: ServerThread
     before = _snapshot(switch)
     _expect_invalid(switch, bad.encode(), None, *words)
     assert _snapshot(switch) == before and switch.cookie() == COOKIE
+
+
+def test_reconcile_keeps_entries_and_reports_the_new_p4info(switch: ServerThread) -> None:
+    config, info = fatflow_build()
+    before = _snapshot(switch)
+    sent = p4i.P4Info()
+    sent.CopyFrom(info)
+    sent.pkg_info.doc.brief = "reconciled"
+    switch.set_pipeline(config, sent, cookie=COOKIE + 7,
+                        action=p4r.SetForwardingPipelineConfigRequest.RECONCILE_AND_COMMIT)
+    try:
+        req = p4r.GetForwardingPipelineConfigRequest(device_id=0)
+        got = switch.stub.GetForwardingPipelineConfig(req, timeout=10).config
+        assert got.cookie.cookie == COOKIE + 7
+        assert got.p4info.pkg_info.doc.brief == "reconciled"
+        assert _snapshot(switch) == before
+    finally:
+        switch.set_pipeline(config, info, cookie=COOKIE,
+                            action=p4r.SetForwardingPipelineConfigRequest.RECONCILE_AND_COMMIT)
+    assert switch.cookie() == COOKIE and _snapshot(switch) == before
