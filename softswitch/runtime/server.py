@@ -142,6 +142,7 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
         self.digests = DigestQueue(self._send_to_primary)
         self.port = 0
         self._sweep_no = 0
+        self._compile_lock = asyncio.Lock()
         device.on_digest = self._on_digest
         device.on_packet_in = self._on_packet_in
 
@@ -317,9 +318,19 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
     async def SetForwardingPipelineConfig(self, request: p4r.SetForwardingPipelineConfigRequest,
                                           context: grpc.aio.ServicerContext
                                           ) -> p4r.SetForwardingPipelineConfigResponse:
+        A = p4r.SetForwardingPipelineConfigRequest
         try:
             self._check_primary(request.device_id, request.election_id, request.role)
-            self._set_pipeline(request)
+            verified: Pipeline | None = None
+            if request.action in (A.VERIFY, A.VERIFY_AND_SAVE, A.VERIFY_AND_COMMIT, A.RECONCILE_AND_COMMIT):
+                # compiling takes from a fraction of a second to as long as a pathological
+                # source makes it: do it off the event loop, so that packets, streams and
+                # other RPCs are served meanwhile (one compile at a time)
+                async with self._compile_lock:
+                    verified = await asyncio.to_thread(self._verify, request.config)
+                # the client may have lost primary status while the program compiled
+                self._check_primary(request.device_id, request.election_id, request.role)
+            self._set_pipeline(request, verified)
         except P4RTError as e:
             await context.abort(_grpc_code(e.code), e.message)
         except Exception as e:  # a compiler bug: report it, keep serving
@@ -377,15 +388,21 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
                                     f"{kind[:-1]} {o.preamble.name}: size {o.size} is larger than softswitch "
                                     f"allocates ({MAX_EXTERN_SIZE} cells per counter, meter or register)")
 
-    def _set_pipeline(self, request: p4r.SetForwardingPipelineConfigRequest) -> None:
+    def _set_pipeline(self, request: p4r.SetForwardingPipelineConfigRequest,
+                      verified: Pipeline | None = None) -> None:
+        """Carry out ``request``; ``verified`` is its config already compiled by _verify."""
         A = p4r.SetForwardingPipelineConfigRequest
         action = request.action
+
+        def verify() -> Pipeline:
+            return verified if verified is not None else self._verify(request.config)
+
         if action == A.VERIFY:
-            self._verify(request.config)
+            verify()
         elif action == A.VERIFY_AND_SAVE:
-            self._saved = self._verify(request.config)
+            self._saved = verify()
         elif action == A.VERIFY_AND_COMMIT:
-            pipe = self._verify(request.config)
+            pipe = verify()
             self.device.commit(pipe.loaded)
             self._commit(pipe)
             self._saved = None
@@ -396,7 +413,7 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
             self._commit(self._saved)
             self._saved = None
         elif action == A.RECONCILE_AND_COMMIT:
-            pipe = self._verify(request.config)
+            pipe = verify()
             if self.pipeline is None:
                 self.device.commit(pipe.loaded)
                 self._commit(pipe)
