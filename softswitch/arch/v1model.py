@@ -142,6 +142,17 @@ def _const(e: ir.Expr) -> Any:
     raise ValueError(f"{e.pos}: expected a compile-time constant constructor argument, got {type(e).__name__}")
 
 
+#: The most elements a counter, meter or register array may have: softswitch keeps
+#: every element in memory from the start.
+MAX_ARRAY_SIZE = 1 << 24
+
+
+def _check_size(inst: ir.Instance, kind: str, cp_name: str, size: int) -> None:
+    if size > MAX_ARRAY_SIZE:
+        raise ValueError(f"{inst.pos}: {kind} {cp_name}: size {size} is too large; "
+                         f"softswitch supports at most {MAX_ARRAY_SIZE} elements")
+
+
 def _enum(v: Any) -> str:
     """Enum argument values are member names; accept "HashAlgorithm.crc16" too."""
     s = str(v)
@@ -208,6 +219,8 @@ class V1Model:
         if not isinstance(t, ir.ExternT):
             raise ValueError(f"{inst.pos}: {cp_name}: not an extern instance ({t})")
         args = [_const(a) for a in inst.ctor_args]
+        if t.name in ("counter", "meter", "register"):
+            _check_size(inst, t.name, cp_name, int(args[0]))
         obj: object
         if t.name == "counter":
             obj = CounterArray(cp_name, int(args[0]), _enum(args[1]))
