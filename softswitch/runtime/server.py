@@ -33,6 +33,8 @@ log = logging.getLogger("softswitch.runtime")
 P4RUNTIME_API_VERSION = "1.3.0"
 #: the largest counter / meter / register array a pushed program may declare
 MAX_EXTERN_SIZE = 1 << 24
+#: the largest ReadResponse sent (bytes, about); a Read answers with as many as needed
+READ_CHUNK_BYTES = 1 << 20
 
 _GRPC_CODE = {c.value[0]: c for c in grpc.StatusCode}
 
@@ -540,13 +542,22 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
                 raise P4RTError(Code.NOT_FOUND, f"device id {request.device_id} is not this device")
             if self.pipeline is None:
                 raise P4RTError(Code.FAILED_PRECONDITION, "no forwarding pipeline config set")
-            resp = p4r.ReadResponse()
-            for entity in request.entities:
-                for out in self._read_one(entity):
-                    resp.entities.append(out)
+            # all entities first, so that an error is the RPC's status with nothing sent
+            found = [out for entity in request.entities for out in self._read_one(entity)]
         except P4RTError as e:
             await context.abort(_grpc_code(e.code), e.message)
             return
+        # split into responses of at most READ_CHUNK_BYTES: one ReadResponse with all of a
+        # big register or of several full tables exceeds gRPC's 4 MB message limit
+        resp = p4r.ReadResponse()
+        size = 0
+        for out in found:
+            n = out.ByteSize() + 8
+            if resp.entities and size + n > READ_CHUNK_BYTES:
+                yield resp
+                resp, size = p4r.ReadResponse(), 0
+            resp.entities.append(out)
+            size += n
         yield resp
 
     def _read_one(self, entity: p4r.Entity) -> Iterator[p4r.Entity]:
