@@ -151,14 +151,22 @@ def read_meters(pipe: Pipeline, me: p4r.MeterEntry) -> Iterator[p4r.MeterEntry]:
 # ------------------------------------------------------------------------ PRE
 
 
+#: v1model's port width (standard_metadata.egress_port)
+PORT_BITS = 9
+
+
 def _replicas(reps: list[p4r.Replica], what: str) -> list[Replica]:
     out: list[Replica] = []
     seen: set[tuple[int, int]] = set()
     for r in reps:
         if r.WhichOneof("port_kind") == "port":
-            port = decode(r.port, 32, f"{what}: replica port")
+            port = decode(r.port, PORT_BITS, f"{what}: replica port")
         else:
             port = r.egress_port
+            if port >> PORT_BITS:
+                # standard_metadata.egress_port is bit<9>: such a copy could not be sent
+                raise P4RTError(Code.OUT_OF_RANGE,
+                                f"{what}: replica egress_port {port} does not fit in {PORT_BITS} bits")
         key = (port, r.instance)
         if key in seen:
             raise P4RTError(Code.INVALID_ARGUMENT, f"{what}: duplicate replica (port {port}, instance {r.instance})")

@@ -501,3 +501,31 @@ def test_mixed_entity_batches(switch: ServerThread, batch: list[Gen | Other]) ->
             assert got == want, (rpc_code.Code.Name(want), rpc_code.Code.Name(got), g.update)
     assert _state(switch) == state
     assert _others(switch) == others
+
+
+def test_replica_ports_beyond_9_bits_are_out_of_range(switch: ServerThread) -> None:
+    # regression: any uint32 was accepted and written into the 9-bit egress_port of the copies
+    def group(gid: int, **port: int | bytes) -> p4r.Update:
+        u = p4r.Update(type=p4r.Update.INSERT)
+        g = u.entity.packet_replication_engine_entry.multicast_group_entry
+        g.multicast_group_id = gid
+        g.replicas.add(instance=1, **port)  # type: ignore[arg-type]
+        return u
+
+    def session(sid: int, port: int) -> p4r.Update:
+        u = p4r.Update(type=p4r.Update.INSERT)
+        c = u.entity.packet_replication_engine_entry.clone_session_entry
+        c.session_id = sid
+        c.replicas.add(egress_port=port, instance=1)
+        return u
+
+    codes = switch.write([group(41, egress_port=512), group(42, egress_port=2**32 - 1),
+                          group(43, port=b"\x02\x00"), session(44, 1000), group(45, egress_port=511),
+                          group(46, port=b"\x01\xff")])
+    assert codes == [rpc_code.OUT_OF_RANGE] * 4 + [rpc_code.OK] * 2
+    errs = switch.write_errors([group(47, egress_port=600)])
+    assert "egress_port 600" in errs[0].message and "9 bits" in errs[0].message
+    for gid in (45, 46):
+        u = group(gid, egress_port=0)
+        u.type = p4r.Update.DELETE
+        assert switch.write([u]) == [0]
