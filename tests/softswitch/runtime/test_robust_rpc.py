@@ -196,3 +196,30 @@ def test_random_stream_messages(switch: ServerThread, data: st.DataObject) -> No
         s.close()
     _alive(switch)
 
+
+
+@SETTINGS
+@given(chunks=st.lists(st.binary(max_size=64), min_size=1, max_size=4))
+def test_random_bytes_on_the_stream(switch: ServerThread, chunks: list[bytes]) -> None:
+    call = switch.channel.stream_stream("/p4.v1.P4Runtime/StreamChannel", request_serializer=None,
+                                        response_deserializer=p4r.StreamMessageResponse.FromString)
+    try:
+        for m in call(iter(chunks), timeout=5):
+            assert m.WhichOneof("update") in ("error", "arbitration"), m
+            if m.WhichOneof("update") == "error":
+                assert m.error.canonical_code not in (rpc_code.INTERNAL, rpc_code.UNKNOWN), m
+    except grpc.RpcError as e:
+        assert e.code() != grpc.StatusCode.UNAVAILABLE, e
+        assert e.code() in CLEAN | {grpc.StatusCode.INTERNAL,
+                                    grpc.StatusCode.CANCELLED}, (e.code(), e.details())
+        if e.code() == grpc.StatusCode.INTERNAL:  # only grpc's own "could not deserialize"
+            assert any(_undecodable(c) for c in chunks), (e.details(), chunks)
+    _alive(switch)
+
+
+def _undecodable(data: bytes) -> bool:
+    try:
+        p4r.StreamMessageRequest.FromString(data)
+    except Exception:
+        return True
+    return False
