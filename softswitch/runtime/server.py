@@ -31,8 +31,6 @@ __all__ = ["P4RuntimeServer", "P4RUNTIME_API_VERSION", "compare_p4info"]
 log = logging.getLogger("softswitch.runtime")
 
 P4RUNTIME_API_VERSION = "1.3.0"
-#: the largest counter / meter / register array a pushed program may declare
-MAX_EXTERN_SIZE = 1 << 24
 #: the largest ReadResponse sent (bytes, about); a Read answers with as many as needed
 READ_CHUNK_BYTES = 1 << 20
 
@@ -348,7 +346,6 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
                             f"p4_device_config must be P4 source text (UTF-8): {e}") from None
         if not source.strip():
             raise P4RTError(Code.INVALID_ARGUMENT, "p4_device_config is empty (it must be the P4 source)")
-        self._precheck(source)
         try:
             loaded = self.device.compile(source, "program.p4", self.include_dirs)
         except CompileError as e:
@@ -369,26 +366,6 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
             reported = expected
         # the internals follow the program; the client's P4Info is what Get answers
         return Pipeline(expected, loaded, config.cookie.cookie, config.p4_device_config, reported)
-
-    def _precheck(self, source: str) -> None:
-        """Refuse, before compiling, what compiling would choke on: counter, meter and
-        register arrays are allocated when the program is compiled, so a huge size
-        (``counter(32w0xffffffff, ...)``) would exhaust memory and kill the running switch."""
-        from softswitch import frontend
-
-        try:
-            program = frontend.load_program(source, "program.p4", list(self.include_dirs))
-            info = build_p4info(program)
-        except P4InfoError as e:
-            raise P4RTError(Code.INVALID_ARGUMENT, f"P4Info generation failed: {e}") from None
-        except Exception:
-            return  # Device.compile reports it with its diagnostics
-        for kind in ("counters", "meters", "registers"):
-            for o in getattr(info, kind):
-                if o.size > MAX_EXTERN_SIZE:
-                    raise P4RTError(Code.INVALID_ARGUMENT,
-                                    f"{kind[:-1]} {o.preamble.name}: size {o.size} is larger than softswitch "
-                                    f"allocates ({MAX_EXTERN_SIZE} cells per counter, meter or register)")
 
     def _set_pipeline(self, request: p4r.SetForwardingPipelineConfigRequest,
                       verified: Pipeline | None = None) -> None:
