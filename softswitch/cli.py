@@ -59,9 +59,10 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument("--idle-sweep-interval", type=float, default=1.0, metavar="SECONDS",
                    help="idle-timeout scan / re-notification interval (default 1 s, as BMv2)")
     p.add_argument("-I", dest="include_dirs", action="append", default=[], metavar="DIR",
-                   help="include directory for the P4 preprocessor")
+                   help="include directory for PROG.p4 (a pipeline pushed over P4Runtime must be "
+                        "self-contained: softswitch compile -o)")
     p.add_argument("-D", dest="defines", action="append", default=[], metavar="X[=V]",
-                   help="preprocessor define")
+                   help="preprocessor define for PROG.p4")
     return p
 
 
@@ -166,8 +167,7 @@ async def _serve(args: argparse.Namespace, loaded: object | None) -> int:
 
     host, _ = _split_addr(args.grpc_server_addr)
     device = Device(device_id=args.device_id, cpu_port=args.cpu_port)
-    server = P4RuntimeServer(device, idle_sweep_interval=args.idle_sweep_interval,
-                             include_dirs=tuple(args.include_dirs))
+    server = P4RuntimeServer(device, idle_sweep_interval=args.idle_sweep_interval)
     if loaded is not None:
         try:
             server.install(loaded)  # type: ignore[arg-type]

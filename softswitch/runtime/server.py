@@ -22,6 +22,7 @@ from softswitch.device import CompileError, Device, LoadedProgram
 from softswitch.p4info import P4InfoError, build_p4info
 from softswitch.runtime import externs, tables
 from softswitch.runtime.codec import decode, encode
+from softswitch.runtime.device_config import DeviceConfigError, check_self_contained
 from softswitch.runtime.digests import DigestQueue
 from softswitch.runtime.errors import Code, P4RTError
 from softswitch.runtime.pipeline import Pipeline
@@ -129,11 +130,9 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
     than its ``idle_timeout_ns`` is reported at most once per interval for as long as
     it stays idle (BMv2 re-reports on each ageing sweep, default 1 s)."""
 
-    def __init__(self, device: Device, *, idle_sweep_interval: float = 1.0,
-                 include_dirs: tuple[str, ...] = ()) -> None:
+    def __init__(self, device: Device, *, idle_sweep_interval: float = 1.0) -> None:
         self.device = device
         self.idle_sweep_interval = idle_sweep_interval
-        self.include_dirs = include_dirs
         self.pipeline: Pipeline | None = None
         self._saved: Pipeline | None = None
         self._clients: list[_Client] = []
@@ -347,7 +346,11 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
         if not source.strip():
             raise P4RTError(Code.INVALID_ARGUMENT, "p4_device_config is empty (it must be the P4 source)")
         try:
-            loaded = self.device.compile(source, "program.p4", self.include_dirs)
+            check_self_contained(source)
+        except DeviceConfigError as e:
+            raise P4RTError(Code.INVALID_ARGUMENT, str(e)) from None
+        try:
+            loaded = self.device.compile(source, "program.p4")
         except CompileError as e:
             raise P4RTError(Code.INVALID_ARGUMENT, f"P4 program does not compile:\n{e}") from None
         try:
