@@ -171,7 +171,11 @@ class ExprMixin(Host):
         if k == "false_lit":
             return ir.Const(p, ir.BoolT(), False)
         if k == "str_lit":
-            return ir.StrConst(p, ir.StringT(), bytes(str(ch[0])[1:-1], "utf-8").decode("unicode_escape"))
+            try:
+                text = bytes(str(ch[0])[1:-1], "utf-8").decode("unicode_escape")
+            except UnicodeDecodeError as e:
+                raise SemanticError(p, f"invalid escape sequence in string literal {ch[0]}: {e.reason}") from None
+            return ir.StrConst(p, ir.StringT(), text)
         if k in ("name_ref", "dot_name_ref"):
             name = self.name_of(ch[0])
             return self.ref(name, sc if k == "name_ref" else self.globals, p)

@@ -64,3 +64,12 @@ def test_constant_shift_by_a_huge_amount() -> None:
                              f"const bit<8> L = 8w3 << 8w255;\n")
     consts = load_program(src, "t.p4").constants
     assert [consts[n].value for n in ("K", "J", "L")] == [0, -1, 0]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("lit", "reason"), [('"\\x"', "truncated \\xXX escape"),
+                                             ('"\\u12"', "truncated \\uXXXX escape"),
+                                             ('"\\N{nope}"', "unknown Unicode character name")])
+def test_invalid_string_escapes(lit: str, reason: str) -> None:
+    src = program_text(apply=f"log_msg({lit});")
+    _expect(src, lit, f"invalid escape sequence in string literal {lit}: {reason}")
+
