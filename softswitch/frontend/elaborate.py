@@ -110,6 +110,9 @@ class Elaborator(ExprMixin, CallMixin, BlockMixin):
                 self.note_failed(d)
             except FrontendError:
                 raise
+            except RecursionError:
+                self.diags.append(Diagnostic(self.cur_pos, "error", "program nested too deeply: this declaration's "
+                                             "statements or expressions nest beyond softswitch's limit"))
             except Exception as e:
                 self.diags.append(Diagnostic(self.cur_pos, "error", f"internal: {type(e).__name__}: {e}"))
             self.tparams = set()

@@ -73,3 +73,9 @@ def test_invalid_string_escapes(lit: str, reason: str) -> None:
     src = program_text(apply=f"log_msg({lit});")
     _expect(src, lit, f"invalid escape sequence in string literal {lit}: {reason}")
 
+
+def test_deep_nesting_is_a_diagnostic_at_the_declaration() -> None:
+    src = program_text(apply="meta.m8 = 1" + " + 1" * 5000 + ";")
+    _expect(src, "control I", "program nested too deeply")
+    src = program_text(apply="{" * 2000 + "}" * 2000)
+    _expect(src, "control I", "program nested too deeply")
