@@ -199,6 +199,9 @@ class Device:
             raise
         except (interp.CompileFailure, ValueError, TypeError, KeyError, NotImplementedError) as e:
             raise CompileError(_diagnostic(str(e), filename)) from None
+        except RecursionError:
+            raise CompileError(f"{filename}:1:1: error: program nested too deeply for softswitch's "
+                               "code generator") from None
         return LoadedProgram(
             source=source, filename=filename, ir=program, compiled=compiled,
             packet_in_header=_controller_header(program, "packet_in"),

@@ -48,7 +48,14 @@ class ProgramEnv:
         self.sources.append(src)
         try:
             code = compile(src, "<softswitch-generated>", "exec")
-        except SyntaxError as e:  # a bug in this module: show the source
+        except (SyntaxError, MemoryError, RecursionError) as e:
+            if isinstance(e, (MemoryError, RecursionError)) or "too many" in str(e) or "nested" in str(e):
+                # Python's limits (about 200 nested parentheses, 100 indentation levels)
+                first = src.split("\n", 1)[0].removesuffix(":")
+                raise CompileFailure(f"program nested too deeply for softswitch's code generator "
+                                     f"({first.removeprefix('def ')}: {type(e).__name__}: {e.args[0] if e.args else ''}); "
+                                     f"split the expression or the nested statements") from None
+            # a bug in this module: show the source
             raise CompileFailure(f"internal error generating code: {e}\n{src}") from e
         exec(code, self.env)
 

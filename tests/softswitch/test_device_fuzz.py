@@ -55,3 +55,11 @@ def test_huge_extern_arrays_are_refused_not_allocated(decl: str) -> None:
 
 def test_large_extern_array_within_the_limit_is_accepted() -> None:
     Device.compile(PROGRAM % "register<bit<8>>(65536) r;", "t.p4")
+
+
+@pytest.mark.parametrize("apply", ["if (meta.m == 1) {" * 150 + "}" * 150,
+                                   "meta.m = " + "(meta.m + " * 150 + "1" + ")" * 150 + ";"])
+def test_nesting_beyond_the_code_generator_is_a_diagnostic(apply: str) -> None:
+    src = (PROGRAM % "").replace("apply { }\n}\ncontrol E", "apply { " + apply + " }\n}\ncontrol E")
+    msg = _refused(src)
+    assert msg.startswith("t.p4:1:1: error: program nested too deeply for softswitch's code generator"), msg
