@@ -93,7 +93,10 @@ def from_source(source: str, filename: str, include_dirs: Sequence[str], meta_st
             for arg in annots:
                 for tok in arg.split(","):
                     tok = tok.strip()
-                    if tok:
-                        out.setdefault(int(tok, 0), []).append(("meta", (m.group(1),)))
+                    try:
+                        index = int(tok, 0)
+                    except ValueError:  # not a literal index (the frontend ignores it too)
+                        continue
+                    out.setdefault(index, []).append(("meta", (m.group(1),)))
         break
     return out

@@ -63,3 +63,11 @@ def test_nesting_beyond_the_code_generator_is_a_diagnostic(apply: str) -> None:
     src = (PROGRAM % "").replace("apply { }\n}\ncontrol E", "apply { " + apply + " }\n}\ncontrol E")
     msg = _refused(src)
     assert msg.startswith("t.p4:1:1: error: program nested too deeply for softswitch's code generator"), msg
+
+
+def test_field_list_fallback_ignores_a_malformed_index() -> None:
+    # The textual @field_list fallback (used when the metadata struct has no fields)
+    # must not die on int('zz'), even for text cpp removed.
+    src = (PROGRAM % "").replace("struct meta_t { bit<8> m; }",
+                                 "#if 0\nstruct meta_t { @field_list(zz) bit<8> m; }\n#endif\nstruct meta_t { }")
+    Device.compile(src, "t.p4")
