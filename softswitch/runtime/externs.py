@@ -175,6 +175,14 @@ def _replicas(reps: list[p4r.Replica], what: str) -> list[Replica]:
     return out
 
 
+def _check_existence(op: int, exists: bool, what: str) -> None:
+    """INSERT needs a new id; MODIFY and DELETE need an existing one (P4Runtime spec)."""
+    if op == _INSERT and exists:
+        raise P4RTError(Code.ALREADY_EXISTS, f"{what} already exists")
+    if op in (_MODIFY, _DELETE) and not exists:
+        raise P4RTError(Code.NOT_FOUND, f"{what} does not exist")
+
+
 def write_pre(device: Device, op: int, pre: p4r.PacketReplicationEngineEntry) -> None:
     which = pre.WhichOneof("type")
     if which == "multicast_group_entry":
@@ -183,11 +191,7 @@ def write_pre(device: Device, op: int, pre: p4r.PacketReplicationEngineEntry) ->
         what = f"multicast group {gid}"
         if gid == 0:
             raise P4RTError(Code.INVALID_ARGUMENT, "multicast group id 0 is reserved")
-        exists = gid in device.multicast_groups
-        if op == _INSERT and exists:
-            raise P4RTError(Code.ALREADY_EXISTS, f"{what} already exists")
-        if op in (_MODIFY, _DELETE) and not exists:
-            raise P4RTError(Code.NOT_FOUND, f"{what} does not exist")
+        _check_existence(op, gid in device.multicast_groups, what)
         if op == _DELETE:
             del device.multicast_groups[gid]
         else:
@@ -198,11 +202,7 @@ def write_pre(device: Device, op: int, pre: p4r.PacketReplicationEngineEntry) ->
         what = f"clone session {sid}"
         if sid == 0:
             raise P4RTError(Code.INVALID_ARGUMENT, "clone session id 0 is reserved")
-        exists = sid in device.clone_sessions
-        if op == _INSERT and exists:
-            raise P4RTError(Code.ALREADY_EXISTS, f"{what} already exists")
-        if op in (_MODIFY, _DELETE) and not exists:
-            raise P4RTError(Code.NOT_FOUND, f"{what} does not exist")
+        _check_existence(op, sid in device.clone_sessions, what)
         if op == _DELETE:
             del device.clone_sessions[sid]
         else:
