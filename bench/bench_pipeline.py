@@ -38,6 +38,7 @@ from scapy.packet import Packet  # noqa: E402
 from controller.fatflow import dataplane as dp  # noqa: E402
 from controller.fatflow.config import VMI, VN, FatFlowRule  # noqa: E402
 from controller.fatflow.key import FlowKey  # noqa: E402
+from examples.demo import RULES as DEMO_RULES  # noqa: E402
 from softswitch.device import Device  # noqa: E402
 from softswitch.interp.tables import Exact, FieldMatch, Lpm, Table, TableEntry, Ternary  # noqa: E402
 
@@ -45,16 +46,9 @@ VMI_PORT, UPLINK_PORT = 1, 2
 VMI_ID, VRF = 1, 10
 ROUTER_MAC, UPLINK_MAC = 0x0200000000AA, 0x0200000000BB
 RULES = (  # the demo's config plus an IPv6 DNS rule
-    {"protocol": "udp", "port": 53, "ignore_address": "dst",
-     "src_prefix_aggr": {"subnet": "10.0.0.0/8", "plen": 28}},
+    *DEMO_RULES,
     {"protocol": "udp", "port": 53, "ignore_address": "dst",
      "src_prefix_aggr": {"subnet": "2001:db8::/32", "plen": 56}},
-    {"protocol": "tcp", "port": 443, "ignore_address": "none",
-     "src_prefix_aggr": {"subnet": "10.0.0.0/8", "plen": 26},
-     "dst_prefix_aggr": {"subnet": "203.0.113.0/24", "plen": 24}},
-    {"protocol": "tcp", "port": 0, "ignore_address": "none",
-     "src_prefix_aggr": {"subnet": "10.0.0.0/8", "plen": 28},
-     "dst_prefix_aggr": {"subnet": "20.0.0.0/8", "plen": 28}},
 )
 
 

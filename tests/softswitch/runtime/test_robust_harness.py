@@ -229,3 +229,19 @@ def arbitration(device_id: int, election: int | None) -> p4r.StreamMessageReques
     if election is not None:
         m.arbitration.election_id.low = election
     return m
+
+
+def serve_fatflow(cookie: int) -> Iterator[ServerThread]:
+    """Body of a module fixture: a server running the fatflow pipeline with ``cookie``."""
+    config, info = fatflow_build()
+    s = ServerThread()
+    s.set_pipeline(config, info, cookie=cookie)
+    yield s
+    s.close()
+
+
+def assert_alive(s: ServerThread, cookie: int) -> None:
+    """The server still answers and still runs the pipeline pushed with ``cookie``."""
+    assert s.stub.Capabilities(p4r.CapabilitiesRequest(), timeout=5).p4runtime_api_version
+    assert s.cookie() == cookie
+

@@ -16,7 +16,14 @@ from google.protobuf import descriptor as _d
 from google.protobuf.message import Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_robust_harness import ELECTION, ServerThread, Stream, arbitration, fatflow_build
+from test_robust_harness import (
+    ELECTION,
+    ServerThread,
+    Stream,
+    arbitration,
+    assert_alive,
+    serve_fatflow,
+)
 
 EXAMPLES = int(os.environ.get("SOFTSWITCH_FUZZ_EXAMPLES", "40"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 100,
@@ -40,16 +47,11 @@ CLEAN = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.Statu
 
 @pytest.fixture(scope="module")
 def switch() -> Iterator[ServerThread]:
-    config, info = fatflow_build()
-    s = ServerThread()
-    s.set_pipeline(config, info, cookie=5)
-    yield s
-    s.close()
+    yield from serve_fatflow(5)
 
 
 def _alive(s: ServerThread) -> None:
-    assert s.stub.Capabilities(p4r.CapabilitiesRequest(), timeout=5).p4runtime_api_version
-    assert s.cookie() == 5
+    assert_alive(s, 5)
 
 
 def _repeated(f: _d.FieldDescriptor) -> bool:

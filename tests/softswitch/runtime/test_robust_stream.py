@@ -9,21 +9,23 @@ from collections.abc import Iterator
 import grpc
 import pytest
 from finsy.proto import p4r, rpc_code
-from test_robust_harness import ELECTION, ServerThread, Stream, arbitration, fatflow_build
+from test_robust_harness import (
+    ELECTION,
+    ServerThread,
+    Stream,
+    arbitration,
+    assert_alive,
+    serve_fatflow,
+)
 
 
 @pytest.fixture(scope="module")
 def switch() -> Iterator[ServerThread]:
-    config, info = fatflow_build()
-    s = ServerThread()
-    s.set_pipeline(config, info, cookie=5)
-    yield s
-    s.close()
+    yield from serve_fatflow(5)
 
 
 def _alive(s: ServerThread) -> None:
-    assert s.stub.Capabilities(p4r.CapabilitiesRequest(), timeout=5).p4runtime_api_version
-    assert s.cookie() == 5
+    assert_alive(s, 5)
 
 
 def test_arbitration_with_wrong_device_id_ends_that_stream_only(switch: ServerThread) -> None:
