@@ -9,7 +9,7 @@ architecture package.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from finsy.proto import p4r
@@ -56,14 +56,17 @@ def write_counter(pipe: Pipeline, op: int, ce: p4r.CounterEntry) -> None:
         c.bytes[i] = ce.data.byte_count
 
 
+def _read_ids(known: Mapping[int, object], requested: int, kind: str) -> list[int]:
+    """The ids a Read names: all of them for the wildcard 0, else the one requested."""
+    if requested == 0:
+        return list(known)
+    if requested not in known:
+        raise P4RTError(Code.INVALID_ARGUMENT, f"unknown {kind} id {requested}")
+    return [requested]
+
+
 def read_counters(pipe: Pipeline, ce: p4r.CounterEntry) -> Iterator[p4r.CounterEntry]:
-    if ce.counter_id == 0:
-        ids = list(pipe.counters)
-    elif ce.counter_id in pipe.counters:
-        ids = [ce.counter_id]
-    else:
-        raise P4RTError(Code.INVALID_ARGUMENT, f"unknown counter id {ce.counter_id}")
-    for cid in ids:
+    for cid in _read_ids(pipe.counters, ce.counter_id, "counter"):
         name = pipe.counters[cid].preamble.name
         c = _instance(pipe, name)
         for i in _indexes(c.size, ce.index, ce.HasField("index") and ce.counter_id != 0, f"counter {name}"):
@@ -93,13 +96,7 @@ def write_register(pipe: Pipeline, op: int, re: p4r.RegisterEntry) -> None:
 
 
 def read_registers(pipe: Pipeline, re: p4r.RegisterEntry) -> Iterator[p4r.RegisterEntry]:
-    if re.register_id == 0:
-        ids = list(pipe.registers)
-    elif re.register_id in pipe.registers:
-        ids = [re.register_id]
-    else:
-        raise P4RTError(Code.INVALID_ARGUMENT, f"unknown register id {re.register_id}")
-    for rid in ids:
+    for rid in _read_ids(pipe.registers, re.register_id, "register"):
         name = pipe.registers[rid].preamble.name
         r = _instance(pipe, name)
         for i in _indexes(r.size, re.index, re.HasField("index") and re.register_id != 0, f"register {name}"):
@@ -134,9 +131,7 @@ def write_meter(pipe: Pipeline, op: int, me: p4r.MeterEntry) -> None:
 
 def read_meters(pipe: Pipeline, me: p4r.MeterEntry) -> Iterator[p4r.MeterEntry]:
     meters = {m.preamble.id: m for m in pipe.p4info.meters}
-    if me.meter_id and me.meter_id not in meters:
-        raise P4RTError(Code.INVALID_ARGUMENT, f"unknown meter id {me.meter_id}")
-    for mid in [me.meter_id] if me.meter_id else list(meters):
+    for mid in _read_ids(meters, me.meter_id, "meter"):
         m = _instance(pipe, meters[mid].preamble.name)
         for i in _indexes(m.size, me.index, me.HasField("index") and me.meter_id != 0, meters[mid].preamble.name):
             out = p4r.MeterEntry(meter_id=mid)
