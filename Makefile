@@ -18,7 +18,7 @@ P4_CONFIG    ?= $(BUILD)/fatflow.p4
 
 # A venv whose interpreter is gone (deleted, or built for a Python that was removed) is
 # rebuilt even if its stamp is newer than pyproject.toml.
-ifeq ($(shell test -x $(PY) && $(PY) -c 'import softswitch' >/dev/null 2>&1 && echo ok),)
+ifeq ($(shell test -x $(PY) && $(PY) -c 'import softswitch, p4fatflow' >/dev/null 2>&1 && echo ok),)
   $(shell rm -f $(STAMP))
 endif
 

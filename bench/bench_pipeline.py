@@ -2,7 +2,7 @@
 
 Goal (project requirement): >= 20,000 packets/s on one core for flow-table HITS. Three paths are
 measured on one Device programmed like examples/demo.py (one VMI, default routes, the fat-flow rules
-of one realistic config, written through controller.fatflow.dataplane):
+of one realistic config, written through p4fatflow.dataplane):
 
 * hit:  every packet's (fat) flow is installed in flow_v4/flow_v6 -> no digest, forwarded;
 * miss: flows never installed -> one flow_digest_t per packet, forwarded (miss policy forward);
@@ -35,9 +35,9 @@ from scapy.layers.inet6 import IPv6  # noqa: E402
 from scapy.layers.l2 import Ether  # noqa: E402
 from scapy.packet import Packet  # noqa: E402
 
-from controller.fatflow import dataplane as dp  # noqa: E402
-from controller.fatflow.config import VMI, VN, FatFlowRule  # noqa: E402
-from controller.fatflow.key import FlowKey  # noqa: E402
+from p4fatflow import dataplane as dp  # noqa: E402
+from p4fatflow.config import VMI, VN, FatFlowRule  # noqa: E402
+from p4fatflow.key import FlowKey  # noqa: E402
 from examples.demo import RULES as DEMO_RULES  # noqa: E402
 from softswitch.device import Device  # noqa: E402
 from softswitch.interp.tables import Exact, FieldMatch, Lpm, Table, TableEntry, Ternary  # noqa: E402

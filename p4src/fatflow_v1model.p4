@@ -6,7 +6,7 @@
  *
  * Tables, actions, the digest and the controller headers are described in
  * docs/pipeline.md; their P4Runtime names are constants in
- * controller/fatflow/dataplane.py.
+ * controller/p4fatflow/dataplane.py.
  */
 #include <core.p4>
 #include <v1model.p4>

@@ -17,9 +17,9 @@ import ptf
 from ptf import testutils
 from ptf.base_tests import BaseTest
 
-from controller.fatflow import dataplane as dp
-from controller.fatflow import p4rt
-from controller.fatflow.dataplane import FlowDigest, TableWrite
+from p4fatflow import dataplane as dp
+from p4fatflow import p4rt
+from p4fatflow.dataplane import FlowDigest, TableWrite
 
 T = TypeVar("T")
 ROUTER_MAC, NEXT_HOP_MAC, VMI_MAC = "02:00:00:00:00:aa", "02:00:00:00:00:bb", "02:00:00:00:01:01"

@@ -2,7 +2,7 @@
  * p4-fatflow: named constants shared by every control.
  *
  * Values a P4Runtime client needs (CPU port, clone session, miss policies,
- * reason codes, directions) are mirrored in controller/fatflow/dataplane.py;
+ * reason codes, directions) are mirrored in controller/p4fatflow/dataplane.py;
  * change both together.
  */
 #ifndef FATFLOW_DEFINES_P4

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from controller.fatflow.config import (
+from p4fatflow.config import (
     VMI,
     VN,
     ConfigError,

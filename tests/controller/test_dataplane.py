@@ -1,9 +1,9 @@
-"""controller/fatflow/dataplane.py: the fat-flow table entries, and their agreement with the P4 and
+"""controller/p4fatflow/dataplane.py: the fat-flow table entries, and their agreement with the P4 and
 with the reference key function.
 
 The core check runs the entries through a small model of the P4Runtime match semantics (exact, lpm,
 ternary-by-priority) and of the apply block of p4src/include/control/fatflow.p4, and compares the
-key it builds with controller/fatflow/key.py on the golden cases and on random configurations.
+key it builds with controller/p4fatflow/key.py on the golden cases and on random configurations.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from finsy import p4values
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.fatflow import dataplane as dp
-from controller.fatflow.config import VMI, VN, FatFlowRule, IgnoreAddress, PrefixAggr, parse_network
-from controller.fatflow.dataplane import TableWrite, fatflow_entries, rule_order
-from controller.fatflow.key import Direction, ExcludeList, FlowKey, PacketFields, compile_rules, flow_key
+from p4fatflow import dataplane as dp
+from p4fatflow.config import VMI, VN, FatFlowRule, IgnoreAddress, PrefixAggr, parse_network
+from p4fatflow.dataplane import TableWrite, fatflow_entries, rule_order
+from p4fatflow.key import Direction, ExcludeList, FlowKey, PacketFields, compile_rules, flow_key
 
 P4SRC = Path(__file__).resolve().parents[2] / "p4src"
 
@@ -688,8 +688,8 @@ def test_decode_flow_digest_names_missing_fields() -> None:
 def test_flow_key_of_match_inverts_flow_match() -> None:
     from ipaddress import ip_address
 
-    from controller.fatflow.dataplane import flow_key_of_match, flow_match, flow_table
-    from controller.fatflow.key import FlowKey
+    from p4fatflow.dataplane import flow_key_of_match, flow_match, flow_table
+    from p4fatflow.key import FlowKey
 
     for key in (FlowKey(1, ip_address("10.0.0.16"), ip_address("0.0.0.0"), 17, 0, 53, 28, 0),
                 FlowKey(9, ip_address("2001:db8::"), ip_address("2001:db8:1::5"), 6, 443, 0, 56, 128)):

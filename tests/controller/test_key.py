@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from controller.fatflow.config import VMI, VN, FatFlowRule, parse_network
-from controller.fatflow.key import (
+from p4fatflow.config import VMI, VN, FatFlowRule, parse_network
+from p4fatflow.key import (
     Direction,
     ExcludeList,
     FlowKey,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.fatflow.config import VMI, VN, FatFlowRule, parse_network
-from controller.fatflow.key import Direction, ExcludeList, FlowKey, PacketFields, compile_rules, flow_key
+from p4fatflow.config import VMI, VN, FatFlowRule, parse_network
+from p4fatflow.key import Direction, ExcludeList, FlowKey, PacketFields, compile_rules, flow_key
 
 
 def _vmi_for(case: dict[str, Any]) -> VMI:

@@ -14,8 +14,8 @@ from typing import Any
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from controller.fatflow.config import VMI, VN, FatFlowRule, IgnoreAddress, PrefixAggr
-from controller.fatflow.key import Direction, ExcludeList, FlowKey, PacketFields, compile_rules, flow_key
+from p4fatflow.config import VMI, VN, FatFlowRule, IgnoreAddress, PrefixAggr
+from p4fatflow.key import Direction, ExcludeList, FlowKey, PacketFields, compile_rules, flow_key
 
 IPNet = IPv4Network | IPv6Network
 IPAddr = IPv4Address | IPv6Address

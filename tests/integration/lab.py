@@ -20,10 +20,10 @@ from scapy.layers.l2 import Ether
 from scapy.layers.sctp import SCTP
 from scapy.packet import Packet, raw
 
-from controller.fatflow import dataplane as dp
-from controller.fatflow import p4rt
-from controller.fatflow.config import VMI
-from controller.fatflow.dataplane import FlowDigest, TableWrite
+from p4fatflow import dataplane as dp
+from p4fatflow import p4rt
+from p4fatflow.config import VMI
+from p4fatflow.dataplane import FlowDigest, TableWrite
 
 __all__ = ["Lab", "open_lab", "frame", "VMI_MAC", "ROUTER_MAC", "NEXT_HOP_MAC"]
 

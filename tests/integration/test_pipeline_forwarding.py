@@ -9,7 +9,7 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 from scapy.packet import raw
 
-from controller.fatflow.config import VMI, VN, parse_network
+from p4fatflow.config import VMI, VN, parse_network
 
 VN1 = VN(name="vn1", vrf=1, subnets=(parse_network("10.1.0.0/24"), parse_network("2001:db8:1::/64")))
 

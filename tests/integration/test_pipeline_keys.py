@@ -1,6 +1,6 @@
 """The flow keys the pipeline computes, as reported in miss digests over real P4Runtime:
 every golden case of key-cases.json, the worked examples of seed 004, and a property test
-that the data plane and the reference key function (controller/fatflow/key.py) agree on
+that the data plane and the reference key function (controller/p4fatflow/key.py) agree on
 random rules and packets (seed 004, 9.2(b))."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lab import Lab, frame, open_lab
 
-from controller.fatflow.config import VMI, VN, FatFlowRule, parse_network
-from controller.fatflow.key import Direction, ExcludeList, FlowKey, PacketFields, compile_rules, flow_key
+from p4fatflow.config import VMI, VN, FatFlowRule, parse_network
+from p4fatflow.key import Direction, ExcludeList, FlowKey, PacketFields, compile_rules, flow_key
 
 VMI_PORT, FABRIC_PORT, VMI_ID = 1, 3, 7
 

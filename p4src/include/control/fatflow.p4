@@ -13,7 +13,7 @@
  *    One hit: keep that port. Both: the smaller port, tie -> dport. Neither
  *    (or a protocol without ports): matched_port 0, the port-0 rules.
  * 3. Precedence: rule_v4 / rule_v6, ternary on (local, remote) with
- *    controller-computed priorities (controller/fatflow/dataplane.py).
+ *    controller-computed priorities (controller/p4fatflow/dataplane.py).
  *    DECISION: when a port matched but none of that port's rules matches the
  *    addresses, no rule applies (port-0 rules are not consulted).
  * 4. Key: addresses ANDed with the rule's masks and carrying its plens, in the

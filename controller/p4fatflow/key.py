@@ -34,7 +34,7 @@ from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Any
 
-from controller.fatflow.config import (
+from p4fatflow.config import (
     ICMP,
     ICMPV6,
     PORTED_PROTOCOLS,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controller.fatflow.config import (
+from p4fatflow.config import (
     VMI,
     VN,
     ConfigError,
@@ -11,7 +11,7 @@ from controller.fatflow.config import (
     PrefixAggr,
     Topology,
 )
-from controller.fatflow.key import (
+from p4fatflow.key import (
     CompiledRules,
     Direction,
     ExcludeList,

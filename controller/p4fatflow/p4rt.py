@@ -11,9 +11,9 @@ from typing import Any
 
 import finsy
 
-from controller.fatflow import dataplane as dp
-from controller.fatflow.dataplane import FlowDigest, TableWrite, decode_flow_digest
-from controller.fatflow.key import FlowKey
+from p4fatflow import dataplane as dp
+from p4fatflow.dataplane import FlowDigest, TableWrite, decode_flow_digest
+from p4fatflow.key import FlowKey
 
 __all__ = ["table_entry", "table_entries", "flow_entry", "flow_digest_entry", "decode_digest_list"]
 

@@ -7,7 +7,7 @@ what each table does; change both with the P4.
 :func:`fatflow_entries` turns a VMI's fat-flow rules and exclude list into the entries of the
 exclude, port-match and rule-precedence tables (spec section 3). The rule tables are ternary and
 first-hit-by-priority; the priorities implement spec 3.3 exactly as the reference key function
-(controller/fatflow/key.py, decision (d)) orders rules:
+(controller/p4fatflow/key.py, decision (d)) orders rules:
 
 1. port-only rules (no prefix aggregation), configuration order;
 2. src-prefix rules, longer rule subnet first (the LOCAL address is matched);
@@ -24,8 +24,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
-from controller.fatflow.config import PORTED_PROTOCOLS, FatFlowRule, IgnoreAddress, PrefixAggr, merge_rules
-from controller.fatflow.key import Direction, FlowKey, PacketFields
+from p4fatflow.config import PORTED_PROTOCOLS, FatFlowRule, IgnoreAddress, PrefixAggr, merge_rules
+from p4fatflow.key import Direction, FlowKey, PacketFields
 
 __all__ = [
     # constants shared with p4src/include/defines.p4
