@@ -30,14 +30,14 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from p4fatflow import dataplane as dp  # noqa: E402
+from p4fatflow.config import VMI, VN, FatFlowRule  # noqa: E402
+from p4fatflow.key import FlowKey  # noqa: E402
 from scapy.layers.inet import IP, TCP, UDP  # noqa: E402
 from scapy.layers.inet6 import IPv6  # noqa: E402
 from scapy.layers.l2 import Ether  # noqa: E402
 from scapy.packet import Packet  # noqa: E402
 
-from p4fatflow import dataplane as dp  # noqa: E402
-from p4fatflow.config import VMI, VN, FatFlowRule  # noqa: E402
-from p4fatflow.key import FlowKey  # noqa: E402
 from examples.demo import RULES as DEMO_RULES  # noqa: E402
 from softswitch.device import Device  # noqa: E402
 from softswitch.interp.tables import Exact, FieldMatch, Lpm, Table, TableEntry, Ternary  # noqa: E402

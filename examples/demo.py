@@ -27,11 +27,11 @@ from pathlib import Path
 
 import finsy
 from finsy.p4client import P4ClientError
-
 from p4fatflow import dataplane as dp
 from p4fatflow import p4rt
 from p4fatflow.config import VMI, VN, FatFlowRule
 from p4fatflow.key import Direction, ExcludeList, FlowKey, PacketFields, compile_rules, flow_key
+
 from softswitch.launch import compile_pipeline, start_softswitch
 
 REPO = Path(__file__).resolve().parents[1]

@@ -6,7 +6,6 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Any
 
 import pytest
-
 from p4fatflow.config import (
     VMI,
     VN,

@@ -18,7 +18,6 @@ import pytest
 from finsy import p4values
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from p4fatflow import dataplane as dp
 from p4fatflow.config import VMI, VN, FatFlowRule, IgnoreAddress, PrefixAggr, parse_network
 from p4fatflow.dataplane import TableWrite, fatflow_entries, rule_order

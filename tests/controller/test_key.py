@@ -6,7 +6,6 @@ from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 from typing import Any
 
 import pytest
-
 from p4fatflow.config import VMI, VN, FatFlowRule, parse_network
 from p4fatflow.key import (
     Direction,

@@ -13,7 +13,6 @@ from typing import Any
 
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-
 from p4fatflow.config import VMI, VN, FatFlowRule, IgnoreAddress, PrefixAggr
 from p4fatflow.key import Direction, ExcludeList, FlowKey, PacketFields, compile_rules, flow_key
 

@@ -14,16 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import finsy
+from p4fatflow import dataplane as dp
+from p4fatflow import p4rt
+from p4fatflow.config import VMI
+from p4fatflow.dataplane import FlowDigest, TableWrite
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6
 from scapy.layers.l2 import Ether
 from scapy.layers.sctp import SCTP
 from scapy.packet import Packet, raw
-
-from p4fatflow import dataplane as dp
-from p4fatflow import p4rt
-from p4fatflow.config import VMI
-from p4fatflow.dataplane import FlowDigest, TableWrite
 
 __all__ = ["Lab", "open_lab", "frame", "VMI_MAC", "ROUTER_MAC", "NEXT_HOP_MAC"]
 

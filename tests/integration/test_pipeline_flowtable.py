@@ -9,13 +9,12 @@ import asyncio
 
 import finsy
 from lab import Lab, frame
-from scapy.layers.inet import IP
-from scapy.layers.l2 import Ether
-
 from p4fatflow import dataplane as dp
 from p4fatflow import p4rt
 from p4fatflow.config import VMI, VN, FatFlowRule, parse_network
 from p4fatflow.key import FlowKey
+from scapy.layers.inet import IP
+from scapy.layers.l2 import Ether
 
 VMI_PORT, FABRIC_PORT, ANALYZER_PORT, VMI_ID = 1, 3, 4, 7
 VN1 = VN(name="vn1", vrf=1, subnets=(parse_network("10.1.0.0/24"), parse_network("2001:db8:1::/64")))

@@ -4,12 +4,11 @@ MAC rewrite, TTL / hop limit, IPv4 checksum, and the drops of spec 1."""
 from __future__ import annotations
 
 from lab import NEXT_HOP_MAC, ROUTER_MAC, Lab, frame
+from p4fatflow.config import VMI, VN, parse_network
 from scapy.layers.inet import IP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 from scapy.packet import raw
-
-from p4fatflow.config import VMI, VN, parse_network
 
 VN1 = VN(name="vn1", vrf=1, subnets=(parse_network("10.1.0.0/24"), parse_network("2001:db8:1::/64")))
 

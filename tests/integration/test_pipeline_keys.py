@@ -13,7 +13,6 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lab import Lab, frame, open_lab
-
 from p4fatflow.config import VMI, VN, FatFlowRule, parse_network
 from p4fatflow.key import Direction, ExcludeList, FlowKey, PacketFields, compile_rules, flow_key
 
