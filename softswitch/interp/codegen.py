@@ -109,7 +109,7 @@ def _scalar_field_assign(s: Any) -> bool:
     path, and a value free of effects: it cannot replace any header or struct object."""
     return (isinstance(s, ir.Assign) and isinstance(s.lhs, ir.Member)
             and isinstance(s.lhs.expr.type, (ir.HeaderT, ir.StructT))
-            and not isinstance(s.lhs.type, _COMPOUND) and _plain_read(s.lhs.expr)
+            and not isinstance(s.lhs.type, (*_COMPOUND, ir.VarbitT)) and _plain_read(s.lhs.expr)
             and not isinstance(s.rhs.type, _COMPOUND) and _no_effects(s.rhs))
 
 
@@ -768,7 +768,14 @@ class FrameGen:
 
     def stmt(self, s: ir.Stmt, ind: str, in_routine: bool) -> list[str]:
         if isinstance(s, ir.Assign):
-            return [ind + ln for ln in self.assign(s.lhs, self.value(s.rhs))]
+            out = [ind + ln for ln in self.assign(s.lhs, self.value(s.rhs))]
+            if (isinstance(s.lhs.type, ir.VarbitT) and isinstance(s.lhs, ir.Member)
+                    and isinstance(s.rhs, ir.Member) and isinstance(s.lhs.expr.type, ir.HeaderT)
+                    and isinstance(s.rhs.expr.type, ir.HeaderT)):
+                # a varbit field takes its source's length with its value (BMv2's
+                # assign_VL); the length lives in the header (values.Header.vlen)
+                out.append(f"{ind}{self.ex(s.lhs.expr)}.vlen = {self.ex(s.rhs.expr)}.vlen")
+            return out
         if isinstance(s, ir.CallStmt):
             return [ind + ln for ln in self.call_lines(s.call)]
         if isinstance(s, ir.Block):

@@ -85,6 +85,8 @@ def _copy_lines(t: ir.Type, src: str, dst: str, e: _Env, indent: str, depth: int
     """Statements setting ``dst`` to a deep copy of the value in variable ``src`` of
     type ``t``: nested structs and headers inlined."""
     if isinstance(t, ir.HeaderT):
+        if any(isinstance(ft, ir.VarbitT) for _, ft in t.fields):  # the varbit length too
+            return [f"{indent}{dst} = Header({src}.type, {src}.valid, {src}.fields.copy(), {src}.vlen)"]
         return [f"{indent}{dst} = Header({src}.type, {src}.valid, {src}.fields.copy())"]
     if isinstance(t, ir.StructT):
         d = f"d{depth}"

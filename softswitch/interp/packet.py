@@ -6,11 +6,9 @@ deparser output is padded with zero bits to a whole byte (BMv2 rejects such prog
 we accept them).
 
 Varbit fields: ``extract(hdr, bits)`` reads the varbit field with ``bits`` bits. Its
-value is stored as an int (values.py) and its current length is remembered per header
-object in a small side table (``varbit_lengths``, keyed by object identity, bounded) so
-that ``emit`` writes back what was read. Known limit: a copy of such a header (assignment)
-does not carry the length, and a varbit field that was never extracted is emitted with
-length 0.
+value is stored as an int (values.py) and its length in the header's ``vlen``, so that
+``emit`` writes back what was read, also from copies of the header. A varbit field that
+was never extracted is emitted with length 0.
 """
 
 from __future__ import annotations
@@ -21,17 +19,11 @@ from softswitch import ir
 from softswitch.interp.api import PacketTooShort
 from softswitch.interp.values import Header, HeaderUnion, Stack, Struct
 
-__all__ = ["PacketIn", "PacketOut", "HeaderLayout", "header_layout", "HeaderTooShort", "varbit_lengths"]
+__all__ = ["PacketIn", "PacketOut", "HeaderLayout", "header_layout", "HeaderTooShort"]
 
 
 class HeaderTooShort(Exception):
     """extract(hdr, bits) with more bits than the varbit field can hold."""
-
-
-#: id(header object) -> (header, {varbit field name: length in bits}); Header has no
-#: __weakref__ slot, so the table is bounded by clearing it when it grows large.
-varbit_lengths: dict[int, tuple[Header, dict[str, int]]] = {}
-_VARBIT_TABLE_MAX = 4096
 
 
 class HeaderLayout:
@@ -191,9 +183,7 @@ class PacketIn:
             x = f[name]
             if x >> (w - 1):
                 f[name] = x - (1 << w)
-        if len(varbit_lengths) >= _VARBIT_TABLE_MAX:
-            varbit_lengths.clear()
-        varbit_lengths[id(hdr)] = (hdr, {vname: vbits})
+        hdr.vlen = vbits
         hdr.valid = True
         self.offset_bits += total
 
@@ -272,13 +262,11 @@ class PacketOut:
             self._acc = (self._acc << lay.width) | lay.pack(f)
             self._bits += lay.width
             return
-        got = varbit_lengths.get(id(h))
-        lens = got[1] if got is not None and got[0] is h else {}
         acc = self._acc
         bits = self._bits
         for name, ft in lay.type.fields:
             if isinstance(ft, ir.VarbitT):
-                w = lens.get(name, 0)
+                w = h.vlen
             else:
                 w = _field_width(ft, lay.type.name, name)
             acc = (acc << w) | (f[name] & ((1 << w) - 1))

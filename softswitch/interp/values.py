@@ -22,15 +22,22 @@ __all__ = ["Header", "Struct", "HeaderUnion", "Stack", "Cell", "zero_value", "co
 
 
 class Header:
-    __slots__ = ("fields", "type", "valid")
+    """A header value. ``vlen`` is the current length in bits of its varbit field (a
+    header has at most one; 0 when it has none or it was never extracted): the field's
+    value alone (an int) does not say how many bits the deparser must write. It lives in
+    the header object so that every copy (assignment, clone, replica) keeps it, as
+    BMv2's copies of a variable-length field keep their width."""
 
-    def __init__(self, type: ir.HeaderT, valid: bool, fields: dict[str, Any]) -> None:
+    __slots__ = ("fields", "type", "valid", "vlen")
+
+    def __init__(self, type: ir.HeaderT, valid: bool, fields: dict[str, Any], vlen: int = 0) -> None:
         self.type = type
         self.valid = valid
         self.fields = fields
+        self.vlen = vlen
 
     def copy(self) -> Header:
-        return Header(self.type, self.valid, dict(self.fields))
+        return Header(self.type, self.valid, dict(self.fields), self.vlen)
 
     def __repr__(self) -> str:
         return f"Header({self.type.name}, valid={self.valid}, {self.fields})"

@@ -287,6 +287,49 @@ def acl() -> None:
     ])
 
 
+def varbit_copy() -> None:
+    from scapy.layers.inet import IPOption_RR
+
+    def pkt(last: int, nrr: int) -> str:
+        # record-route options: 3 + 4 * nrr bytes, padded by scapy to whole words
+        rr = IPOption_RR(routers=[f"192.0.2.{i + 1}" for i in range(nrr)])
+        return hx(Ether(dst="00:00:00:00:01:00", src="00:00:00:00:00:aa") /
+                  IP(src="10.0.0.9", dst=f"10.0.0.{last}", options=[rr]) / UDP(sport=7, dport=9) / b"payload!")
+
+    lines = [
+        "mirroring_add 5 7",
+        "mirroring_add 6 8",
+        "mc_mgrp_create 1",
+        "mc_node_create 10 1 2",
+        "mc_node_create 20 3",
+        "mc_node_associate 1 0",
+        "mc_node_associate 1 1",
+        "mc_mgrp_create 2",
+        "mc_node_create 30 5",
+        "mc_node_associate 2 2",
+    ]
+    for nrr in (1, 9):  # 8 and 40 bytes of options (40 = the varbit's maximum)
+        lines += [
+            f"# options with {nrr} record-route slot(s): the I2E clone keeps them",
+            f"packet 0 {pkt(1, nrr)}", f"expect 2 {pkt(1, nrr)}$", f"expect 7 {pkt(1, nrr)}$",
+            "# E2E clone",
+            f"packet 0 {pkt(2, nrr)}", f"expect 4 {pkt(2, nrr)}$", f"expect 8 {pkt(2, nrr)}$",
+            "# multicast replicas",
+            f"packet 0 {pkt(3, nrr)}", f"expect 1 {pkt(3, nrr)}$", f"expect 2 {pkt(3, nrr)}$",
+            f"expect 3 {pkt(3, nrr)}$",
+            "# resubmitted, then cloned I2E",
+            f"packet 0 {pkt(4, nrr)}", f"expect 2 {pkt(4, nrr)}$", f"expect 7 {pkt(4, nrr)}$",
+            "# a multicast replica recirculated",
+            f"packet 0 {pkt(5, nrr)}", f"expect 6 {pkt(5, nrr)}$",
+            "# struct assignment, header assignment, varbit field assignment",
+            f"packet 0 {pkt(6, nrr)}", f"expect 2 {pkt(6, nrr)}$",
+            f"packet 0 {pkt(7, nrr)}", f"expect 2 {pkt(7, nrr)}$",
+            f"packet 0 {pkt(8, nrr)}", f"expect 2 {pkt(8, nrr)}$",
+        ]
+    write("varbit_copy", lines)
+
+
 if __name__ == "__main__":
-    for fn in (acl, l3_forward, tunnel, firewall, ecmp, source_routing, calc, mcast_clone, digest, parser_error):
+    for fn in (acl, l3_forward, tunnel, firewall, ecmp, source_routing, calc, mcast_clone, digest, parser_error,
+               varbit_copy):
         fn()
