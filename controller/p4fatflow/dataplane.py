@@ -21,8 +21,8 @@ precedence, so the first rule in that order gets the highest number.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
 
 from p4fatflow.config import PORTED_PROTOCOLS, FatFlowRule, IgnoreAddress, PrefixAggr, merge_rules
 from p4fatflow.key import Direction, FlowKey, PacketFields
@@ -86,6 +86,14 @@ __all__ = [
     # entry builder
     "TableWrite",
     "MatchValue",
+    "Match",
+    "Params",
+    "EntryId",
+    "MATCH_EXACT",
+    "MATCH_LPM",
+    "MATCH_TERNARY",
+    "MATCH_FIELDS",
+    "rule_priority",
     "rule_order",
     "fatflow_entries",
     "flow_key_of_match",
@@ -189,27 +197,146 @@ PACKET_OUT_FIELDS = ("egress_port", "_pad")
 
 # ---- entry builder -------------------------------------------------------------------------------
 
-# finsy P4TableMatch forms: int (exact), "10.0.0.0/8" (lpm), (value, mask) ints (ternary).
-MatchValue = int | str | tuple[int, int]
+# Canonical match values (P4Runtime's identity of an entry must compare equal whenever two entries
+# are the same entry): exact -> int; lpm -> (value, prefix_len) with the value masked to the prefix;
+# ternary -> (value, mask) with the value masked. A field with prefix 0 / mask 0 is "don't care" and
+# is left out, as P4Runtime requires.
+MatchValue = int | tuple[int, int]
+Match = tuple[tuple[str, MatchValue], ...]
+Params = tuple[tuple[str, int], ...]
+EntryId = tuple[str, Match, int]
+
+MATCH_EXACT = "exact"
+MATCH_LPM = "lpm"
+MATCH_TERNARY = "ternary"
+
+# (field, match kind, bit width) of every table's key, as declared in p4src (test_dataplane.py checks
+# them against the P4Info). TableWrite uses them to canonicalise values it is given.
+MATCH_FIELDS: Mapping[str, tuple[tuple[str, str, int], ...]] = {
+    PORT_TABLE: (("ingress_port", MATCH_EXACT, 9),),
+    ROUTE_V4_TABLE: (("vrf", MATCH_EXACT, 16), ("dst_addr", MATCH_LPM, 32)),
+    ROUTE_V6_TABLE: (("vrf", MATCH_EXACT, 16), ("dst_addr", MATCH_LPM, 128)),
+    **{t: (("vmi_id", MATCH_EXACT, 16), ("addr", MATCH_LPM, 32))
+       for t in (EXCLUDE_SRC_V4_TABLE, EXCLUDE_DST_V4_TABLE)},
+    **{t: (("vmi_id", MATCH_EXACT, 16), ("addr", MATCH_LPM, 128))
+       for t in (EXCLUDE_SRC_V6_TABLE, EXCLUDE_DST_V6_TABLE)},
+    **{t: (("vmi_id", MATCH_EXACT, 16), ("protocol", MATCH_EXACT, 8), ("port", MATCH_EXACT, 16))
+       for t in (PORT_MATCH_SPORT_TABLE, PORT_MATCH_DPORT_TABLE)},
+    **{t: (("vmi_id", MATCH_EXACT, 16), ("protocol", MATCH_EXACT, 8), ("port", MATCH_EXACT, 16),
+           ("local_addr", MATCH_TERNARY, w), ("remote_addr", MATCH_TERNARY, w))
+       for t, w in ((RULE_V4_TABLE, 32), (RULE_V6_TABLE, 128))},
+    **{t: tuple((f, MATCH_EXACT, {"vrf": 16, "protocol": 8, "src_port": 16, "dst_port": 16,
+                                   "src_plen": 8, "dst_plen": 8}.get(f, w)) for f in FLOW_KEY_FIELDS)
+       for t, w in ((FLOW_V4_TABLE, 32), (FLOW_V6_TABLE, 128))},
+}
+_FIELD_INFO: Mapping[str, Mapping[str, tuple[str, int]]] = {
+    table: {name: (kind, width) for name, kind, width in fields} for table, fields in MATCH_FIELDS.items()
+}
 
 _MAX_PLEN = {4: 32, 6: 128}
 
 
+def _prefix_mask(width: int, plen: int) -> int:
+    return ((1 << width) - 1) ^ ((1 << (width - plen)) - 1)
+
+
+def _canonical_value(table: str, name: str, value: object) -> MatchValue | None:
+    """One match value in canonical form, None for "don't care"; ValueError when it cannot fit."""
+    kind, width = _FIELD_INFO.get(table, {}).get(name, ("", 0))
+    where = f"{table}.{name}"
+    if isinstance(value, str):
+        value = ip_network(value, strict=False)
+    if isinstance(value, IPv4Network | IPv6Network):
+        if width and width != value.max_prefixlen:
+            raise ValueError(f"{where}: {value} does not fit a {width}-bit field")
+        second = int(value.netmask) if kind == MATCH_TERNARY else value.prefixlen
+        value = (int(value.network_address), second)
+    if isinstance(value, IPv4Address | IPv6Address):
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        if kind not in ("", MATCH_EXACT):
+            raise ValueError(f"{where}: an {kind} field needs a (value, {'mask' if kind == MATCH_TERNARY else 'prefix_len'}) pair")
+        if value < 0 or (width and value >> width):
+            raise ValueError(f"{where}: {value} does not fit {width} bits")
+        return value
+    if (isinstance(value, tuple) and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)):
+        v, second = value
+        if kind == MATCH_EXACT:
+            raise ValueError(f"{where}: an exact field needs an int, got {value!r}")
+        if second == 0:
+            return None  # prefix 0 / mask 0: P4Runtime's "don't care", left out
+        if kind == MATCH_LPM:
+            if second > width:
+                raise ValueError(f"{where}: prefix length {second} is longer than {width} bits")
+            return v & _prefix_mask(width, second), second
+        if kind == MATCH_TERNARY and (v >> width or second >> width):
+            raise ValueError(f"{where}: {value!r} does not fit {width} bits")
+        # Ternary (or a table this module does not know, where the pair is taken as given).
+        return (v & second, second) if kind == MATCH_TERNARY else (v, second)
+    raise ValueError(f"{where}: unsupported match value {value!r}")
+
+
 @dataclass(frozen=True, slots=True)
 class TableWrite:
-    """One table entry to write. A match field left out of ``match`` is a wildcard (P4Runtime's
-    "don't care": ternary mask 0, lpm prefix length 0)."""
+    """One table entry: comparable and hashable, with P4Runtime's identity in :attr:`entry_id`.
+
+    ``match`` holds canonical values sorted by field name (construction canonicalises whatever it is
+    given); a field left out is a wildcard (ternary mask 0, lpm prefix length 0). ``metadata`` is the
+    entry's controller metadata (P4Runtime ``TableEntry.metadata``). Use :meth:`of` to build one from
+    dicts and friendlier values ("10.0.0.0/8", networks, addresses).
+    """
 
     table: str
-    match: dict[str, MatchValue]
+    match: Match
     action: str
-    params: dict[str, int] = field(default_factory=dict)
+    params: Params = ()
     priority: int = 0
+    metadata: bytes = b""
+
+    def __post_init__(self) -> None:
+        match: dict[str, MatchValue] = {}
+        for name, value in self.match:
+            if name in match:
+                raise ValueError(f"{self.table}: match field {name} given twice")
+            canonical = _canonical_value(self.table, name, value)
+            if canonical is not None:
+                match[name] = canonical
+        known = _FIELD_INFO.get(self.table)
+        unknown = sorted(set(match) - set(known)) if known is not None else []
+        if unknown:
+            raise ValueError(f"{self.table}: unknown match field(s) {', '.join(unknown)}")
+        params = dict(self.params)
+        if len(params) != len(self.params):
+            raise ValueError(f"{self.table}: an action parameter of {self.action} is given twice")
+        object.__setattr__(self, "match", tuple(sorted(match.items())))
+        object.__setattr__(self, "params", tuple(sorted(params.items())))
+        object.__setattr__(self, "metadata", bytes(self.metadata))
+
+    @classmethod
+    def of(cls, table: str, match: Mapping[str, object], action: str,
+           params: Mapping[str, int] | None = None, *, priority: int = 0,
+           metadata: bytes = b"") -> TableWrite:
+        """A TableWrite from dicts; match values may also be "10.0.0.0/8", networks or addresses."""
+        return cls(table, tuple(match.items()), action,  # type: ignore[arg-type]
+                   tuple((params or {}).items()), priority, metadata)
+
+    @property
+    def entry_id(self) -> EntryId:
+        """P4Runtime's identity of the entry: (table, match, priority)."""
+        return self.table, self.match, self.priority
+
+    @property
+    def match_dict(self) -> dict[str, MatchValue]:
+        return dict(self.match)
+
+    @property
+    def params_dict(self) -> dict[str, int]:
+        return dict(self.params)
 
 
 def _mask(version: int, plen: int) -> int:
-    top = _MAX_PLEN[version]
-    return ((1 << top) - 1) ^ ((1 << (top - plen)) - 1)
+    return _prefix_mask(_MAX_PLEN[version], plen)
 
 
 def _subnet_len(aggr: PrefixAggr | None) -> int:
@@ -227,20 +354,32 @@ def _tier(rule: FatFlowRule) -> int:
     return 3
 
 
+def rule_priority(rule: FatFlowRule) -> int:
+    """The rule-table priority of ``rule``'s rows: a pure function of the rule's shape.
+
+    Only rows of one VMI/protocol/port compete for a packet, and two rows of one tier that both
+    match a packet always differ in a subnet length (same-length subnets are equal, giving the
+    same match and one row, or disjoint). So (4 - tier, local subnet length, remote subnet
+    length) orders spec 3.3 exactly, and adding or removing a rule never renumbers another row
+    (priority is part of a ternary entry's identity: a renumbered row is a delete + insert).
+    Tier 0 port-only (0, 0), 1 src-prefix (src len, 0), 2 dst-prefix (dst len, 0), 3 both
+    (src len, dst len). P4Runtime: higher wins, and it must be > 0.
+    """
+    tier = _tier(rule)
+    src, dst = _subnet_len(rule.src_prefix_aggr), _subnet_len(rule.dst_prefix_aggr)
+    a, b = {0: (0, 0), 1: (src, 0), 2: (dst, 0), 3: (src, dst)}[tier]
+    return (((4 - tier) << 16) | (a << 8) | b) + 1
+
+
 def rule_order(rules: Sequence[FatFlowRule]) -> tuple[FatFlowRule, ...]:
     """The rules (identical ones merged) in spec 3.3 precedence order, first = strongest.
 
     Only rules of one (protocol, port) ever compete for a packet, but one global order is
-    consistent with every per-port order, so priorities can be assigned over all of them.
+    consistent with every per-port order. It is the order of :func:`rule_priority` (descending).
     """
     merged = merge_rules(rules)
     # sorted() is stable: equal keys keep configuration order (the spec's tie-breaker).
-    return tuple(
-        sorted(
-            merged,
-            key=lambda r: (_tier(r), -_subnet_len(r.src_prefix_aggr), -_subnet_len(r.dst_prefix_aggr)),
-        )
-    )
+    return tuple(sorted(merged, key=lambda r: -rule_priority(r)))
 
 
 def _side(version: int, ignored: bool, aggr: PrefixAggr | None) -> tuple[int, int]:
@@ -274,11 +413,10 @@ def _exclude_entries(vmi_id: int, exclude: Sequence[IPv4Network | IPv6Network]) 
             if net.version == 4
             else (EXCLUDE_SRC_V6_TABLE, EXCLUDE_DST_V6_TABLE)
         )
-        match: dict[str, MatchValue] = {"vmi_id": vmi_id}
-        if net.prefixlen > 0:  # a /0 is P4Runtime's "don't care": leave the field out
-            match["addr"] = str(net)
+        # A /0 becomes P4Runtime's "don't care" (the field is left out) in TableWrite.
+        match = (("vmi_id", vmi_id), ("addr", (int(net.network_address), net.prefixlen)))
         for table in tables:
-            writes.append(TableWrite(table, dict(match), SET_EXCLUDED))
+            writes.append(TableWrite(table, match, SET_EXCLUDED))
     return writes
 
 
@@ -296,51 +434,42 @@ def _port_match_entries(vmi_id: int, rules: Sequence[FatFlowRule]) -> list[Table
             (PORT_MATCH_SPORT_TABLE, SET_SPORT_MATCH),
             (PORT_MATCH_DPORT_TABLE, SET_DPORT_MATCH),
         ):
-            match: dict[str, MatchValue] = {"vmi_id": vmi_id, "protocol": rule.protocol, "port": rule.port}
+            match = (("vmi_id", vmi_id), ("protocol", rule.protocol), ("port", rule.port))
             writes.append(TableWrite(table, match, action))
     return writes
 
 
 def _rule_entries(vmi_id: int, rules: Sequence[FatFlowRule]) -> list[TableWrite]:
-    ordered = rule_order(rules)
     # Rule-table rows in precedence order; a row whose match repeats an earlier one's could never
     # hit (the earlier row always wins), so it is not written.
-    rows: list[tuple[str, dict[str, MatchValue], str, dict[str, int]]] = []
-    seen: set[tuple[str, tuple[tuple[str, MatchValue], ...]]] = set()
-    for rule in ordered:
+    writes: list[TableWrite] = []
+    seen: set[tuple[str, Match]] = set()
+    for rule in rule_order(rules):
         # Protocols without ports only ever look up port 0 (config.py rejects a nonzero port there).
         port = rule.port if rule.protocol in PORTED_PROTOCOLS else 0
         for version in _families(rule):
             table, action = (RULE_V4_TABLE, APPLY_RULE_V4) if version == 4 else (RULE_V6_TABLE, APPLY_RULE_V6)
-            match: dict[str, MatchValue] = {"vmi_id": vmi_id, "protocol": rule.protocol, "port": port}
+            match: list[tuple[str, MatchValue]] = [("vmi_id", vmi_id), ("protocol", rule.protocol), ("port", port)]
             for name, aggr in (("local_addr", rule.src_prefix_aggr), ("remote_addr", rule.dst_prefix_aggr)):
                 if aggr is not None:
-                    subnet = aggr.subnet
-                    match[name] = (int(subnet.network_address), int(subnet.netmask))
-            identity = (table, tuple(sorted(match.items())))
-            if identity in seen:
-                continue
-            seen.add(identity)
+                    match.append((name, (int(aggr.subnet.network_address), int(aggr.subnet.netmask))))
             local_mask, local_plen = _side(
                 version, rule.ignore_address is IgnoreAddress.SRC, rule.src_prefix_aggr
             )
             remote_mask, remote_plen = _side(
                 version, rule.ignore_address is IgnoreAddress.DST, rule.dst_prefix_aggr
             )
-            params = {
-                "local_mask": local_mask,
-                "local_plen": local_plen,
-                "remote_mask": remote_mask,
-                "remote_plen": remote_plen,
-            }
-            rows.append((table, match, action, params))
-    # Priority > 0 (P4Runtime); the first row gets the highest. Each table's rows keep their
-    # relative order, which is all that matters.
-    total = len(rows)
-    return [
-        TableWrite(table, match, action, params, priority=total - i)
-        for i, (table, match, action, params) in enumerate(rows)
-    ]
+            params = (("local_mask", local_mask), ("local_plen", local_plen),
+                      ("remote_mask", remote_mask), ("remote_plen", remote_plen))
+            write = TableWrite(table, tuple(match), action, params, priority=rule_priority(rule))
+            # Identity without the priority: a /0 subnet is a wildcard, so such a row has the same
+            # match as a port-only row, which always wins; it is not written either.
+            identity = (table, write.match)
+            if identity in seen:
+                continue
+            seen.add(identity)
+            writes.append(write)
+    return writes
 
 
 def fatflow_entries(
@@ -369,20 +498,23 @@ def fatflow_entries(
 
 
 def vmi_port_entry(port: int, vmi_id: int, vrf: int, *, miss_policy: int = MISS_POLICY_FORWARD,
-                   mirror_new_flows: bool = False, flowtable_enabled: bool = True) -> TableWrite:
-    """The port-table entry making ``port`` the port of VMI ``vmi_id`` in ``vrf``."""
+                   mirror_new_flows: bool = False, flowtable_enabled: bool = True,
+                   metadata: bytes = b"") -> TableWrite:
+    """The port-table entry making ``port`` the port of VMI ``vmi_id`` in ``vrf``. ``metadata``
+    (desired.py: ``b"vmi:" + name``) lets a restarted controller recover the VMI's id."""
     _check_vmi_id(vmi_id)
-    return TableWrite(PORT_TABLE, {"ingress_port": port}, SET_VMI_PORT,
-                      dict(vmi_id=vmi_id, vrf=vrf, miss_policy=miss_policy,
-                           mirror_new_flows=int(mirror_new_flows), flowtable_enabled=int(flowtable_enabled)))
+    return TableWrite.of(PORT_TABLE, {"ingress_port": port}, SET_VMI_PORT,
+                         dict(vmi_id=vmi_id, vrf=vrf, miss_policy=miss_policy,
+                              mirror_new_flows=int(mirror_new_flows),
+                              flowtable_enabled=int(flowtable_enabled)), metadata=metadata)
 
 
 def fabric_port_entry(port: int, vrf: int, *, miss_policy: int = MISS_POLICY_FORWARD,
                       mirror_new_flows: bool = False, flowtable_enabled: bool = True) -> TableWrite:
     """The port-table entry making ``port`` a fabric (uplink) port in ``vrf``."""
-    return TableWrite(PORT_TABLE, {"ingress_port": port}, SET_FABRIC_PORT,
-                      dict(vrf=vrf, miss_policy=miss_policy, mirror_new_flows=int(mirror_new_flows),
-                           flowtable_enabled=int(flowtable_enabled)))
+    return TableWrite.of(PORT_TABLE, {"ingress_port": port}, SET_FABRIC_PORT,
+                         dict(vrf=vrf, miss_policy=miss_policy, mirror_new_flows=int(mirror_new_flows),
+                              flowtable_enabled=int(flowtable_enabled)))
 
 
 def route_entry(prefix: IPv4Network | IPv6Network, port: int, *, vrf: int, src_mac: int, dst_mac: int,
@@ -390,8 +522,8 @@ def route_entry(prefix: IPv4Network | IPv6Network, port: int, *, vrf: int, src_m
     """A route of ``vrf`` to the next hop on ``port`` (``dst_vmi_id``: the local VMI the prefix
     belongs to, 0 when it is not local)."""
     table = ROUTE_V4_TABLE if prefix.version == 4 else ROUTE_V6_TABLE
-    return TableWrite(table, {"vrf": vrf, "dst_addr": str(prefix)}, SET_NEXT_HOP,
-                      dict(port=port, src_mac=src_mac, dst_mac=dst_mac, dst_vmi_id=dst_vmi_id))
+    return TableWrite.of(table, {"vrf": vrf, "dst_addr": prefix}, SET_NEXT_HOP,
+                         dict(port=port, src_mac=src_mac, dst_mac=dst_mac, dst_vmi_id=dst_vmi_id))
 
 
 # ---- flow table and digest -----------------------------------------------------------------------
@@ -402,7 +534,7 @@ def flow_table(key: FlowKey) -> str:
     return FLOW_V4_TABLE if key.version == 4 else FLOW_V6_TABLE
 
 
-def flow_match(key: FlowKey) -> dict[str, MatchValue]:
+def flow_match(key: FlowKey) -> dict[str, int]:
     """The exact match of ``key`` in :func:`flow_table` (all fields present, as P4Runtime requires)."""
     return {
         "vrf": key.vrf,

@@ -40,14 +40,18 @@ def _addr_width(table: str) -> int:
 
 
 def _field_matches(table: str, name: str, spec: Any, value: int) -> bool:
-    if isinstance(spec, tuple):  # ternary
+    kind = {f: k for f, k, _ in dp.MATCH_FIELDS[table]}[name]
+    if kind == dp.MATCH_TERNARY:
         v, m = int(spec[0]), int(spec[1])
         assert v & ~m == 0, f"{table}.{name}: value {v:#x} has bits outside mask {m:#x}"
         return value & m == v
-    if isinstance(spec, str):  # lpm
-        net = ip_network(spec)
-        assert net.max_prefixlen == _addr_width(table), f"{table}.{name}: {spec} is of the wrong family"
-        return int(net.network_address) == value & int(net.netmask)
+    if kind == dp.MATCH_LPM:
+        v, plen = spec
+        width = _addr_width(table)
+        assert 0 < plen <= width, f"{table}.{name}: prefix length {plen} (0 must be left out)"
+        mask = ((1 << width) - 1) ^ ((1 << (width - plen)) - 1)
+        assert v & ~mask == 0, f"{table}.{name}: value {v:#x} has bits outside /{plen}"
+        return bool(v == value & mask)
     return bool(spec == value)  # exact
 
 
@@ -55,20 +59,19 @@ def _lookup(writes: Sequence[TableWrite], table: str, fields: dict[str, int]) ->
     hits = [
         w
         for w in writes
-        if w.table == table and all(_field_matches(table, n, s, fields[n]) for n, s in w.match.items())
+        if w.table == table and all(_field_matches(table, n, s, fields[n]) for n, s in w.match)
     ]
     if not hits:
         return None
-    ternary = any(isinstance(s, tuple) for w in hits for s in w.match.values())
-    if ternary or any(w.priority for w in hits):
+    if table.startswith("ingress.fatflow.rule_"):
         best = max(w.priority for w in hits)
         top = [w for w in hits if w.priority == best]
         assert len(top) == 1, f"{table}: {len(top)} matching entries share priority {best}"
         return top[0]
 
     def plen(w: TableWrite) -> int:
-        spec = w.match.get("addr")
-        return ip_network(spec).prefixlen if isinstance(spec, str) else 0
+        spec = w.match_dict.get("addr")
+        return spec[1] if isinstance(spec, tuple) else 0
 
     return max(hits, key=plen)
 
@@ -131,8 +134,8 @@ def pipeline_key(
         if hit is not None:
             assert hit.action == (dp.APPLY_RULE_V4 if version == 4 else dp.APPLY_RULE_V6)
             rule_hit = True
-            local_mask, local_plen = hit.params["local_mask"], hit.params["local_plen"]
-            remote_mask, remote_plen = hit.params["remote_mask"], hit.params["remote_plen"]
+            local_mask, local_plen = hit.params_dict["local_mask"], hit.params_dict["local_plen"]
+            remote_mask, remote_plen = hit.params_dict["remote_mask"], hit.params_dict["remote_plen"]
 
     if direction is Direction.TO_VM:
         k_src, k_dst, s_plen, d_plen = remote & remote_mask, local & local_mask, remote_plen, local_plen
@@ -206,7 +209,7 @@ def test_order_is_port_only_then_src_then_dst_then_both() -> None:
     assert rule_order([both, dst, src, port_only]) == (port_only, src, dst, both)
 
     writes = _rule_writes(fatflow_entries(1, [both, dst, src, port_only], []), dp.RULE_V4_TABLE)
-    assert [(w.match.get("local_addr"), w.match.get("remote_addr")) for w in writes] == [
+    assert [(w.match_dict.get("local_addr"), w.match_dict.get("remote_addr")) for w in writes] == [
         (None, None),
         ((0x0A000000, 0xFF000000), None),
         (None, (0x14000000, 0xFF000000)),
@@ -223,8 +226,8 @@ def test_src_prefix_rules_longest_rule_subnet_first() -> None:
     narrow = _rule(17, 53, src=("10.1.0.0/16", 28))
     assert rule_order([wide, narrow]) == (narrow, wide)
     first = _rule_writes(fatflow_entries(1, [wide, narrow], []), dp.RULE_V4_TABLE)[0]
-    assert first.match["local_addr"] == (0x0A010000, 0xFFFF0000)
-    assert first.params["local_plen"] == 28
+    assert first.match_dict["local_addr"] == (0x0A010000, 0xFFFF0000)
+    assert first.params_dict["local_plen"] == 28
 
 
 def test_dst_prefix_rules_longest_rule_subnet_first() -> None:
@@ -249,7 +252,7 @@ def test_ties_keep_configuration_order() -> None:
     # Same match twice: only the first (winning) entry is written, with the first rule's params.
     writes = _rule_writes(fatflow_entries(1, [second, first], []), dp.RULE_V4_TABLE)
     assert len(writes) == 1
-    assert writes[0].params["local_plen"] == 0 and writes[0].params["remote_plen"] == 32
+    assert writes[0].params_dict["local_plen"] == 0 and writes[0].params_dict["remote_plen"] == 32
 
 
 def test_identical_rules_merge() -> None:
@@ -265,19 +268,19 @@ def test_port_only_rule_goes_to_both_families_prefix_rule_to_its_own() -> None:
     v4 = _rule_writes(writes, dp.RULE_V4_TABLE)
     v6 = _rule_writes(writes, dp.RULE_V6_TABLE)
     assert len(v4) == 1 and len(v6) == 2
-    assert v4[0].params == {"local_mask": 0xFFFFFFFF, "local_plen": 32, "remote_mask": 0, "remote_plen": 0}
-    assert v6[0].params == {
+    assert v4[0].params_dict == {"local_mask": 0xFFFFFFFF, "local_plen": 32, "remote_mask": 0, "remote_plen": 0}
+    assert v6[0].params_dict == {
         "local_mask": (1 << 128) - 1,
         "local_plen": 128,
         "remote_mask": 0,
         "remote_plen": 0,
     }
-    assert v6[1].match["local_addr"] == (
+    assert v6[1].match_dict["local_addr"] == (
         int(IPv6Address("2001:db8::")),
         int(IPv6Network("2001:db8::/32").netmask),
     )
-    assert v6[1].params["local_mask"] == int(IPv6Network("::/56").netmask)
-    assert v6[1].params["local_plen"] == 56
+    assert v6[1].params_dict["local_mask"] == int(IPv6Network("::/56").netmask)
+    assert v6[1].params_dict["local_plen"] == 56
     assert all(w.action == dp.APPLY_RULE_V6 for w in v6) and v4[0].action == dp.APPLY_RULE_V4
 
 
@@ -286,15 +289,15 @@ def test_rule_params_for_each_side_kind() -> None:
     (w,) = _rule_writes(
         fatflow_entries(1, [_rule(17, 53, "dst", src=("10.0.0.0/8", 28))], []), dp.RULE_V4_TABLE
     )
-    assert w.params == {"local_mask": 0xFFFFFFF0, "local_plen": 28, "remote_mask": 0, "remote_plen": 0}
+    assert w.params_dict == {"local_mask": 0xFFFFFFF0, "local_plen": 28, "remote_mask": 0, "remote_plen": 0}
     (w,) = _rule_writes(fatflow_entries(1, [_rule(6, 443, dst=("20.0.0.0/8", 16))], []), dp.RULE_V4_TABLE)
-    assert w.params == {
+    assert w.params_dict == {
         "local_mask": 0xFFFFFFFF,
         "local_plen": 32,
         "remote_mask": 0xFFFF0000,
         "remote_plen": 16,
     }
-    assert w.match == {"vmi_id": 1, "protocol": 6, "port": 443, "remote_addr": (0x14000000, 0xFF000000)}
+    assert w.match_dict == {"vmi_id": 1, "protocol": 6, "port": 443, "remote_addr": (0x14000000, 0xFF000000)}
 
 
 def test_port_match_entries_once_per_protocol_port_in_both_tables() -> None:
@@ -311,15 +314,15 @@ def test_port_match_entries_once_per_protocol_port_in_both_tables() -> None:
         (dp.PORT_MATCH_DPORT_TABLE, dp.SET_DPORT_MATCH),
     ):
         rows = [w for w in writes if w.table == table]
-        assert sorted((w.match["protocol"], w.match["port"]) for w in rows) == [(6, 80), (17, 80)]
-        assert all(w.action == action and w.match["vmi_id"] == 9 and w.priority == 0 for w in rows)
+        assert sorted((w.match_dict["protocol"], w.match_dict["port"]) for w in rows) == [(6, 80), (17, 80)]
+        assert all(w.action == action and w.match_dict["vmi_id"] == 9 and w.priority == 0 for w in rows)
 
 
 def test_icmp_rule_looks_up_port_zero_and_has_no_port_match() -> None:
     writes = fatflow_entries(2, [_rule(1, 0, "dst", src=("10.0.0.0/8", 24))], [])
     assert not [w for w in writes if w.table in (dp.PORT_MATCH_SPORT_TABLE, dp.PORT_MATCH_DPORT_TABLE)]
     (w,) = _rule_writes(writes, dp.RULE_V4_TABLE)
-    assert w.match["port"] == 0 and w.match["protocol"] == 1
+    assert w.match_dict["port"] == 0 and w.match_dict["protocol"] == 1
     assert not _rule_writes(writes, dp.RULE_V6_TABLE)
 
 
@@ -330,19 +333,20 @@ def test_exclude_entries_in_both_tables_of_their_family() -> None:
         IPv4Network("10.1.0.1/32"),
     ]
     writes = fatflow_entries(4, [], exclude)
-    by_table = {t: [w.match for w in writes if w.table == t] for t in {w.table for w in writes}}
+    by_table = {t: [w.match_dict for w in writes if w.table == t] for t in {w.table for w in writes}}
+    fe80 = int(IPv6Address("fe80::"))
     assert by_table == {
-        dp.EXCLUDE_SRC_V4_TABLE: [{"vmi_id": 4, "addr": "10.1.0.1/32"}],
-        dp.EXCLUDE_DST_V4_TABLE: [{"vmi_id": 4, "addr": "10.1.0.1/32"}],
-        dp.EXCLUDE_SRC_V6_TABLE: [{"vmi_id": 4, "addr": "fe80::/10"}],
-        dp.EXCLUDE_DST_V6_TABLE: [{"vmi_id": 4, "addr": "fe80::/10"}],
+        dp.EXCLUDE_SRC_V4_TABLE: [{"vmi_id": 4, "addr": (0x0A010001, 32)}],
+        dp.EXCLUDE_DST_V4_TABLE: [{"vmi_id": 4, "addr": (0x0A010001, 32)}],
+        dp.EXCLUDE_SRC_V6_TABLE: [{"vmi_id": 4, "addr": (fe80, 10)}],
+        dp.EXCLUDE_DST_V6_TABLE: [{"vmi_id": 4, "addr": (fe80, 10)}],
     }
-    assert all(w.action == dp.SET_EXCLUDED and w.params == {} for w in writes)
+    assert all(w.action == dp.SET_EXCLUDED and w.params == () for w in writes)
 
 
 def test_exclude_default_route_is_a_wildcard() -> None:
     (src, dst) = fatflow_entries(4, [], [IPv4Network("0.0.0.0/0")])
-    assert src.match == {"vmi_id": 4} and dst.match == {"vmi_id": 4}
+    assert src.match == (("vmi_id", 4),) and dst.match == (("vmi_id", 4),)
 
 
 @pytest.mark.parametrize("vmi_id", [0, -1, 0x10000, True])
@@ -360,13 +364,16 @@ def test_match_values_encode_with_finsy() -> None:
     rules = [_rule(17, 53, "dst", src=("10.0.0.0/8", 28)), _rule(6, 0, dst=("2001:db8::/32", 48))]
     writes = fatflow_entries(11, rules, [IPv4Network("169.254.0.0/16"), IPv6Network("2001:db8:1::1/128")])
     for w in writes:
-        for name, value in w.match.items():
+        kinds = {f: k for f, k, _ in dp.MATCH_FIELDS[w.table]}
+        for name, value in w.match:
             width = _WIDTHS.get(name, _addr_width(w.table))
-            if isinstance(value, tuple):
+            if kinds[name] == dp.MATCH_TERNARY:
+                assert isinstance(value, tuple)
                 assert p4values.encode_ternary(value, width)
-            elif isinstance(value, str):
+            elif kinds[name] == dp.MATCH_LPM:
+                assert isinstance(value, tuple)
                 _, plen = p4values.encode_lpm(value, width)
-                assert plen == ip_network(value).prefixlen
+                assert plen == value[1]
             else:
                 assert p4values.encode_exact(value, width)
 
