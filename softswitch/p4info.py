@@ -21,14 +21,14 @@ Known differences from p4c are listed in docs/softswitch.md ("P4Runtime and P4In
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 from finsy.proto import p4i, p4t
 from google.protobuf import text_format
 
 from softswitch import ir
 from softswitch.names import control_plane_name
+from softswitch.p4info_collect import ObjectNames, P4InfoError, collect_names, explicit_id
 
 __all__ = [
     "DEFAULT_TABLE_SIZE", "P4InfoError", "jenkins_hash", "build_p4info", "p4info_to_text",
@@ -64,10 +64,6 @@ _EXTERN_PREFIX = {
 _SKIPPED_ANNOTATIONS = frozenset({"name", "id", "hidden", "tableonly", "defaultonly"})
 
 
-class P4InfoError(Exception):
-    """The program cannot be described in P4Info (e.g. duplicate @id)."""
-
-
 def jenkins_hash(name: str) -> int:
     """Bob Jenkins' one-at-a-time hash of the UTF-8 bytes of ``name`` (32 bits), the
     hash p4c's P4RuntimeSymbolTable uses for ids."""
@@ -80,198 +76,6 @@ def jenkins_hash(name: str) -> int:
     h ^= h >> 11
     h = (h + (h << 15)) & 0xFFFFFFFF
     return h
-
-
-# ---------------------------------------------------------------------- collection
-
-
-@dataclass(slots=True)
-class _Block:
-    """One control instance in the program: its declaration and its name path."""
-
-    decl: ir.ControlDecl
-    path: tuple[str, ...]
-
-
-@dataclass(slots=True)
-class ObjectNames:
-    """Everything control-plane visible, by fully qualified name (declaration order).
-
-    Shared with the runtime so it knows which extern instance is which kind."""
-
-    tables: dict[str, tuple[_Block, ir.TableDecl]] = field(default_factory=dict)
-    #: control-plane action name -> declaration
-    actions: dict[str, ir.ActionDecl] = field(default_factory=dict)
-    #: control-plane name -> (extern type name, instance, block path)
-    externs: dict[str, tuple[str, ir.Instance]] = field(default_factory=dict)
-    #: direct counter / meter name -> table name
-    direct_owner: dict[str, str] = field(default_factory=dict)
-    #: digest type name -> struct type
-    digests: dict[str, ir.StructT | ir.HeaderT] = field(default_factory=dict)
-    #: controller header type name -> header type
-    controller_headers: dict[str, ir.HeaderT] = field(default_factory=dict)
-    #: explicit @id per (prefix, name)
-    explicit_ids: dict[tuple[int, str], int] = field(default_factory=dict)
-
-
-def _blocks(program: ir.Program) -> Iterator[_Block]:
-    """Control instances reachable from main, in package-argument order, depth first."""
-    if program.main is None:
-        return
-
-    def walk(decl: ir.ControlDecl, path: tuple[str, ...]) -> Iterator[_Block]:
-        yield _Block(decl, path)
-        for loc in decl.locals:
-            if isinstance(loc, ir.Instance) and isinstance(loc.type, ir.ControlT):
-                sub = program.controls.get(loc.type.name)
-                if sub is not None:
-                    name = control_plane_name(path, loc.original_name or loc.name, loc.annotations)
-                    yield from walk(sub, tuple(name.split(".")))
-
-    for arg in program.main.args:
-        if arg in program.controls:
-            yield from walk(program.controls[arg], (arg,))
-
-
-def _explicit_id(annotations: Sequence[ir.Annotation], prefix: int, what: str) -> int | None:
-    a = ir.annotation(tuple(annotations), "id")
-    if a is None:
-        return None
-    if not a.args or not isinstance(a.args[0], int) or a.args[0] < 0 or a.args[0] > 0xFFFFFFFF:
-        raise P4InfoError(f"{what}: @id should be an unsigned 32-bit integer, got @id({a.body})")
-    value = a.args[0]
-    if value >> 24 and value >> 24 != prefix:
-        raise P4InfoError(f"{what}: @id({value:#x}) has the wrong 8-bit prefix (expected {prefix:#x})")
-    return value | (prefix << 24)
-
-
-def _walk_exprs_stmt(s: ir.Stmt | None) -> Iterator[ir.Expr]:
-    """Every call expression reachable from a statement (enough to find digest() and
-    direct action calls)."""
-    if s is None:
-        return
-    if isinstance(s, ir.Block):
-        for x in s.stmts:
-            yield from _walk_exprs_stmt(x)
-    elif isinstance(s, ir.If):
-        yield from _walk_expr(s.cond)
-        yield from _walk_exprs_stmt(s.then)
-        yield from _walk_exprs_stmt(s.else_)
-    elif isinstance(s, ir.CallStmt):
-        yield from _walk_expr(s.call)
-    elif isinstance(s, ir.Assign):
-        yield from _walk_expr(s.rhs)
-    elif isinstance(s, ir.VarDecl) and s.init is not None:
-        yield from _walk_expr(s.init)
-    elif isinstance(s, ir.Switch):
-        yield from _walk_expr(s.expr)
-        for c in s.cases:
-            yield from _walk_exprs_stmt(c.body)
-
-
-def _walk_expr(e: ir.Expr) -> Iterator[ir.Expr]:
-    yield e
-    args: tuple[ir.Arg, ...] = getattr(e, "args", ()) or ()
-    for a in args:
-        if isinstance(a, ir.Arg):
-            yield from _walk_expr(a.expr)
-    for attr in ("expr", "left", "right", "cond", "then", "else_"):
-        sub = getattr(e, attr, None)
-        if isinstance(sub, ir.Expr):
-            yield from _walk_expr(sub)
-
-
-def collect_names(program: ir.Program) -> ObjectNames:
-    """Find every P4Runtime-visible object of ``program`` and its control-plane name."""
-    out = ObjectNames()
-
-    def add_action(name: str, decl: ir.ActionDecl) -> None:
-        if name not in out.actions:
-            out.actions[name] = decl
-            i = _explicit_id(decl.annotations, PREFIX_ACTION, f"action {name}")
-            if i is not None:
-                out.explicit_ids[(PREFIX_ACTION, name)] = i
-
-    def top_action(name: str) -> None:
-        decl = program.actions.get(name)
-        if decl is not None:
-            add_action(control_plane_name((), decl.original_name or decl.name, decl.annotations), decl)
-
-    for inst_name, inst in program.instances.items():
-        if isinstance(inst.type, ir.ExternT) and inst.type.name in _EXTERN_PREFIX:
-            cp = control_plane_name((), inst.original_name or inst_name, inst.annotations)
-            out.externs[cp] = (inst.type.name, inst)
-
-    for block in _blocks(program):
-        decl, path = block.decl, block.path
-        local_actions = {a.name: a for a in decl.actions}
-
-        # p4c's frontend removes tables that are never applied and actions nothing
-        # refers to (RemoveAllUnusedDeclarations, iterated to a fixpoint), and copies the
-        # top-level actions a control uses into it (LocalizeAllActions), listed first.
-        apply_exprs = list(_walk_exprs_stmt(decl.apply))
-        used_tables = {e.table for e in apply_exprs if isinstance(e, ir.TableApply)}
-        tables_kept = [t for t in decl.tables if t.name in used_tables]
-        used_local: set[str] = set()
-        used_top: list[str] = []
-        work: list[tuple[str, bool]] = []
-        for t in tables_kept:
-            work += [(r.action, r.top_level) for r in t.actions]
-            work.append((t.default_action.action, t.default_action.top_level))
-            work += [(c.action, c.top_level) for c in t.entries or ()]
-        work += [(e.action, e.top_level) for e in apply_exprs if isinstance(e, ir.ActionCall)]
-        while work:
-            name, top_level = work.pop(0)
-            if not top_level and name in local_actions:
-                if name in used_local:
-                    continue
-                used_local.add(name)
-                body = local_actions[name].body
-            elif name in program.actions:
-                if name in used_top:
-                    continue
-                used_top.append(name)
-                body = program.actions[name].body
-            else:
-                continue
-            work += [(e.action, e.top_level) for e in _walk_exprs_stmt(body) if isinstance(e, ir.ActionCall)]
-        for name in used_top:
-            top_action(name)
-        kept_actions = [a for a in decl.actions if a.name in used_local]
-        for a in kept_actions:
-            add_action(control_plane_name(path, a.original_name or a.name, a.annotations), a)
-        calls = apply_exprs + [e for a in kept_actions for e in _walk_exprs_stmt(a.body)]
-        calls += [e for n in used_top for e in _walk_exprs_stmt(program.actions[n].body)]
-
-        local_insts: dict[str, str] = {}
-        for loc in decl.locals:
-            if isinstance(loc, ir.Instance) and isinstance(loc.type, ir.ExternT) \
-                    and loc.type.name in _EXTERN_PREFIX:
-                cp = control_plane_name(path, loc.original_name or loc.name, loc.annotations)
-                out.externs[cp] = (loc.type.name, loc)
-                local_insts[loc.name] = cp
-                i = _explicit_id(loc.annotations, _EXTERN_PREFIX[loc.type.name], cp)
-                if i is not None:
-                    out.explicit_ids[(_EXTERN_PREFIX[loc.type.name], cp)] = i
-        for t in tables_kept:
-            cp = control_plane_name(path, t.original_name or t.name, t.annotations)
-            out.tables[cp] = (block, t)
-            i = _explicit_id(t.annotations, PREFIX_TABLE, f"table {cp}")
-            if i is not None:
-                out.explicit_ids[(PREFIX_TABLE, cp)] = i
-            for res in (t.direct_counter, t.direct_meter):
-                if res is not None and res in local_insts:
-                    out.direct_owner[local_insts[res]] = cp
-        for e in calls:
-            if isinstance(e, ir.ExternFunctionCall) and e.name == "digest":
-                dt = e.type_args[0] if e.type_args else e.args[-1].expr.type
-                if isinstance(dt, ir.StructT | ir.HeaderT):
-                    out.digests.setdefault(dt.name, dt)
-
-    for ty in program.types.values():
-        if isinstance(ty, ir.HeaderT) and ir.annotation(ty.annotations, "controller_header"):
-            out.controller_headers.setdefault(ty.name, ty)
-    return out
 
 
 # --------------------------------------------------------------------------- ids
@@ -453,9 +257,26 @@ class _TypeInfo:
             m.value = (value % (1 << w)).to_bytes(max(1, (w + 7) // 8), "big")
 
 
+def _explicit_ids(names: ObjectNames) -> None:
+    """``@id`` of actions, tables and extern instances (reserved before hashing)."""
+    for cp, a in names.actions.items():
+        i = explicit_id(a.annotations, PREFIX_ACTION, f"action {cp}")
+        if i is not None:
+            names.explicit_ids[(PREFIX_ACTION, cp)] = i
+    for cp, (_b, t) in names.tables.items():
+        i = explicit_id(t.annotations, PREFIX_TABLE, f"table {cp}")
+        if i is not None:
+            names.explicit_ids[(PREFIX_TABLE, cp)] = i
+    for cp, (kind, inst) in names.externs.items():
+        i = explicit_id(inst.annotations, _EXTERN_PREFIX[kind], cp)
+        if i is not None:
+            names.explicit_ids[(_EXTERN_PREFIX[kind], cp)] = i
+
+
 def build_p4info(program: ir.Program) -> p4i.P4Info:
     """The P4Info p4c would generate for ``program`` (v1model)."""
     names = collect_names(program)
+    _explicit_ids(names)
     symbols: dict[int, list[str]] = {
         PREFIX_TABLE: list(names.tables), PREFIX_ACTION: list(names.actions),
         PREFIX_DIGEST: list(names.digests), PREFIX_CONTROLLER_HEADER: list(names.controller_headers),
@@ -542,7 +363,7 @@ def build_p4info(program: ir.Program) -> p4i.P4Info:
     for aname, a in names.actions.items():
         pa = info.actions.add()
         preamble(pa.preamble, PREFIX_ACTION, aname, a.annotations)
-        params = list(a.params)
+        params = list(names.action_params[aname])
         for pid, p in zip(_field_ids([p.annotations for p in params]), params, strict=True):
             pp = pa.params.add()
             pp.id = pid
