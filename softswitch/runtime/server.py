@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
-from typing import Any
 
 import grpc
 from finsy.proto import p4i, p4r, p4r_grpc, rpc_code, rpc_status
@@ -25,7 +22,11 @@ from softswitch.runtime.codec import decode, encode
 from softswitch.runtime.device_config import DeviceConfigError, check_self_contained
 from softswitch.runtime.digests import DigestQueue
 from softswitch.runtime.errors import Code, P4RTError
+from softswitch.runtime.idle import IdleTracker
+from softswitch.runtime.p4info_check import compare_p4info
 from softswitch.runtime.pipeline import Pipeline
+from softswitch.runtime.stream import MAX_BYTES, MAX_MESSAGES, Sessions, StreamClient
+from softswitch.runtime.write import apply_updates
 
 __all__ = ["P4RuntimeServer", "P4RUNTIME_API_VERSION", "compare_p4info"]
 
@@ -42,106 +43,35 @@ def _grpc_code(code: int) -> grpc.StatusCode:
     return _GRPC_CODE.get(code, grpc.StatusCode.UNKNOWN)
 
 
-def _u128(v: p4r.Uint128) -> int:
-    return (v.high << 64) | v.low
-
-
-def _set_u128(out: p4r.Uint128, value: int) -> None:
-    out.high = value >> 64
-    out.low = value & 0xFFFFFFFFFFFFFFFF
-
-
-@dataclass(eq=False, slots=True)
-class _Client:
-    """One open StreamChannel."""
-
-    #: messages to send; None ends the stream, a P4RTError ends it with that status
-    queue: asyncio.Queue[p4r.StreamMessageResponse | P4RTError | None] = field(default_factory=asyncio.Queue)
-    election_id: int | None = None
-    role: str = ""
-    peer: str = ""
-
-
-def compare_p4info(expected: p4i.P4Info, given: p4i.P4Info) -> list[str]:
-    """Differences in ids, names and shapes between the P4Info generated for a program
-    and the one a client sent; empty when they agree."""
-    problems: list[str] = []
-
-    def objects(info: p4i.P4Info) -> dict[tuple[str, int], Any]:
-        out: dict[tuple[str, int], Any] = {}
-        for kind in ("tables", "actions", "counters", "direct_counters", "meters", "direct_meters",
-                     "registers", "digests", "controller_packet_metadata", "value_sets", "action_profiles"):
-            for o in getattr(info, kind):
-                out[(kind, o.preamble.id)] = o
-        return out
-
-    exp, got = objects(expected), objects(given)
-    for key in sorted(exp.keys() - got.keys()):
-        problems.append(f"{key[0]} {exp[key].preamble.name!r} (id {key[1]}) missing from the P4Info sent")
-    for key in sorted(got.keys() - exp.keys()):
-        problems.append(f"{key[0]} {got[key].preamble.name!r} (id {key[1]}) is not in the program")
-    for key in sorted(exp.keys() & got.keys()):
-        e, g = exp[key], got[key]
-        if e.preamble.name != g.preamble.name:
-            problems.append(f"{key[0]} id {key[1]}: name {g.preamble.name!r}, the program has {e.preamble.name!r}")
-        if key[0] == "tables":
-            ef = [(m.id, m.name, m.bitwidth, m.match_type) for m in e.match_fields]
-            gf = [(m.id, m.name, m.bitwidth, m.match_type) for m in g.match_fields]
-            if ef != gf:
-                problems.append(f"table {e.preamble.name}: match fields {gf}, the program has {ef}")
-            eref = sorted((r.id, p4i.ActionRef.Scope.Name(r.scope)) for r in e.action_refs)
-            gref = sorted((r.id, p4i.ActionRef.Scope.Name(r.scope) if r.scope in p4i.ActionRef.Scope.values()
-                           else r.scope) for r in g.action_refs)
-            if eref != gref:
-                problems.append(f"table {e.preamble.name}: action refs (id, scope) {gref}, the program has {eref}")
-            for attr in ("is_const_table", "idle_timeout_behavior", "const_default_action_id"):
-                if getattr(e, attr) != getattr(g, attr):
-                    problems.append(f"table {e.preamble.name}: {attr} {getattr(g, attr)}, "
-                                    f"the program has {getattr(e, attr)}")
-        elif key[0] in ("direct_counters", "direct_meters"):
-            if e.direct_table_id != g.direct_table_id:
-                problems.append(f"{key[0]} {e.preamble.name}: direct_table_id {g.direct_table_id}, "
-                                f"the program has {e.direct_table_id}")
-        elif key[0] in ("counters", "meters", "registers"):
-            if e.size != g.size:
-                problems.append(f"{key[0]} {e.preamble.name}: size {g.size}, the program has {e.size}")
-            if key[0] == "registers" and e.type_spec != g.type_spec:
-                problems.append(f"register {e.preamble.name}: type_spec differs from the program's")
-        elif key[0] == "digests":
-            if e.type_spec != g.type_spec:
-                problems.append(f"digest {e.preamble.name}: type_spec differs from the program's")
-        elif key[0] == "actions":
-            ep = [(p.id, p.name, p.bitwidth) for p in e.params]
-            gp = [(p.id, p.name, p.bitwidth) for p in g.params]
-            if ep != gp:
-                problems.append(f"action {e.preamble.name}: params {gp}, the program has {ep}")
-        elif key[0] == "controller_packet_metadata":
-            em = [(m.id, m.name, m.bitwidth) for m in e.metadata]
-            gm = [(m.id, m.name, m.bitwidth) for m in g.metadata]
-            if em != gm:
-                problems.append(f"controller header {e.preamble.name}: metadata {gm}, the program has {em}")
-    return problems
-
-
 class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
     """Serves P4Runtime for ``device``.
 
-    ``idle_sweep_interval``: seconds between idle-timeout scans; an entry idle for longer
-    than its ``idle_timeout_ns`` is reported at most once per interval for as long as
-    it stays idle (BMv2 re-reports on each ageing sweep, default 1 s)."""
+    ``idle_sweep_interval``: seconds between idle-timeout sweeps (BMv2's ageing
+    monitor: 1 s); an entry that stays idle is reported every second sweep.
+    ``stream_max_messages`` / ``stream_max_bytes``: the bounds of each stream client's
+    outbox (:mod:`softswitch.runtime.stream`)."""
 
-    def __init__(self, device: Device, *, idle_sweep_interval: float = 1.0) -> None:
+    def __init__(self, device: Device, *, idle_sweep_interval: float = 1.0,
+                 stream_max_messages: int = MAX_MESSAGES, stream_max_bytes: int = MAX_BYTES) -> None:
         self.device = device
         self.idle_sweep_interval = idle_sweep_interval
+        self.stream_max_messages = stream_max_messages
+        self.stream_max_bytes = stream_max_bytes
         self.pipeline: Pipeline | None = None
         self._saved: Pipeline | None = None
-        self._clients: list[_Client] = []
+        self.sessions = Sessions(device.device_id)
         self._server: grpc.aio.Server | None = None
         self._idle_task: asyncio.Task[None] | None = None
-        self.digests = DigestQueue(self._send_to_primary)
+        self.digests = DigestQueue(self.sessions.send_to_primary)
+        self.idle = IdleTracker()
         self.port = 0
-        self._sweep_no = 0
         self._compile_lock = asyncio.Lock()
+        #: Writes and pipeline commits run one at a time: a Write yields to the event
+        #: loop between slices of its updates, and must neither interleave with another
+        #: Write nor see the pipeline change under it
+        self._write_lock = asyncio.Lock()
+        #: packet-ins dropped because there was no primary client
+        self.packet_in_no_primary = 0
         device.on_digest = self._on_digest
         device.on_packet_in = self._on_packet_in
 
@@ -162,8 +92,8 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
     async def stop(self, grace: float | None = 0.2) -> None:
         if self._idle_task is not None:
             self._idle_task.cancel()
-        for c in list(self._clients):
-            c.queue.put_nowait(None)
+        for c in list(self.sessions.clients):
+            c.end()
         self.digests.close()
         if self._server is not None:
             await self._server.stop(grace)
@@ -189,58 +119,16 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
             if model is not None:
                 for e in model.entries():
                     e.last_hit_ns = e.last_hit_ns or model.clock_ns()
+        self.idle.rebuild(pipe)
 
-    # ----------------------------------------------------------------- arbitration
-
-    def _primary(self, role: str = "") -> _Client | None:
-        best: _Client | None = None
-        for c in self._clients:
-            if c.role == role and c.election_id is not None and (best is None or c.election_id > best.election_id):  # type: ignore[operator]
-                best = c
-        return best
-
-    def _arbitration_msg(self, client: _Client) -> p4r.StreamMessageResponse:
-        primary = self._primary(client.role)
-        msg = p4r.StreamMessageResponse()
-        a = msg.arbitration
-        a.device_id = self.device.device_id
-        if client.role:
-            a.role.name = client.role
-        if primary is not None and primary.election_id is not None:
-            _set_u128(a.election_id, primary.election_id)
-        if primary is None:
-            a.status.code = rpc_code.NOT_FOUND
-            a.status.message = "no primary"
-        elif primary is client:
-            a.status.code = rpc_code.OK
-            a.status.message = "you are the primary"
-        else:
-            a.status.code = rpc_code.ALREADY_EXISTS
-            a.status.message = "a client with a higher election id is primary"
-        return msg
-
-    def _announce(self, role: str) -> None:
-        for c in self._clients:
-            if c.role == role and c.election_id is not None:
-                c.queue.put_nowait(self._arbitration_msg(c))
+    def stats(self) -> dict[str, object]:
+        """Counters of the P4Runtime layer (drops for slow or absent clients)."""
+        return {"stream_dropped": dict(self.sessions.dropped()),
+                "packet_in_no_primary": self.packet_in_no_primary,
+                "digest_lists_dropped": self.digests.lists_dropped}
 
     def _check_primary(self, device_id: int, election_id: p4r.Uint128, role: str) -> None:
-        if device_id != self.device.device_id:
-            raise P4RTError(Code.NOT_FOUND, f"device id {device_id} is not this device ({self.device.device_id})")
-        primary = self._primary(role)
-        if primary is None:
-            raise P4RTError(Code.PERMISSION_DENIED, "no primary client: open a StreamChannel and send "
-                                                    "a MasterArbitrationUpdate first")
-        if primary.election_id != _u128(election_id):
-            raise P4RTError(Code.PERMISSION_DENIED,
-                            f"election id {_u128(election_id)} is not the primary's ({primary.election_id})")
-
-    def _send_to_primary(self, msg: p4r.StreamMessageResponse) -> bool:
-        primary = self._primary("")
-        if primary is None:
-            return False
-        primary.queue.put_nowait(msg)
-        return True
+        self.sessions.check_primary(device_id, election_id, role)
 
     # ---------------------------------------------------------- device callbacks
 
@@ -260,53 +148,36 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
             for m in pipe.packet_in.values():
                 if m.name in metadata:
                     msg.packet.metadata.add(metadata_id=m.id, value=encode(metadata[m.name], m.width))
-        if not self._send_to_primary(msg):
+        if self.sessions.primary("") is None:
+            self.packet_in_no_primary += 1
             log.debug("packet-in dropped: no primary client")
+        else:
+            self.sessions.send_to_primary(msg)  # counted by the client when its outbox is full
 
     # ------------------------------------------------------------------ idle timeouts
 
     async def _idle_loop(self) -> None:
         while True:
             await asyncio.sleep(self.idle_sweep_interval)
+            pipe = self.pipeline
+            if pipe is None:
+                continue
             try:
-                self.sweep_idle()
+                # the sweep yields every few thousand entries, so that a sweep that
+                # reports many entries does not stall forwarding
+                gen = self.idle.sweep(pipe, self.sessions.send_to_primary)
+                for _ in gen:
+                    await asyncio.sleep(0)
             except Exception:  # a bug here must not kill the server
                 log.exception("idle timeout sweep failed")
 
     def sweep_idle(self) -> int:
-        """One ageing sweep, as BMv2's AgeingMonitor: every entry idle for longer than
-        its ``idle_timeout_ns`` is reported, except those reported by the previous
-        sweep; so an entry that stays idle is reported every second sweep (2 s with
-        BMv2's default 1 s interval) and never deleted. Returns the number reported."""
+        """One whole ageing sweep now (tests, tools); the number of entries reported.
+        See :mod:`softswitch.runtime.idle` for BMv2's semantics."""
         pipe = self.pipeline
         if pipe is None:
             return 0
-        self._sweep_no += 1
-        msg = p4r.StreamMessageResponse()
-        n = 0
-        for info in pipe.tables.values():
-            if not info.supports_timeout:
-                continue
-            model = pipe.loaded.compiled.tables.get(info.name)
-            if model is None:
-                continue
-            now = model.clock_ns()  # the clock of this table's hit and insertion times
-            for e in model.entries():
-                if e.idle_timeout_ns <= 0 or now - e.last_hit_ns < e.idle_timeout_ns:
-                    continue
-                if e.extra.get("idle_reported_sweep") == self._sweep_no - 1 and e.last_notified_ns > e.last_hit_ns:
-                    continue  # reported by the previous sweep
-                e.extra["idle_reported_sweep"] = self._sweep_no
-                e.last_notified_ns = now
-                out = tables.encode_entry(pipe, info, e, p4r.TableEntry())
-                out.ClearField("counter_data")
-                out.time_since_last_hit.elapsed_ns = now - e.last_hit_ns
-                msg.idle_timeout_notification.table_entry.append(out)
-                n += 1
-        if n:
-            msg.idle_timeout_notification.timestamp = time.time_ns()
-            self._send_to_primary(msg)
-        return n
+        return self.idle.sweep_now(pipe, self.sessions.send_to_primary)
 
     # ------------------------------------------------------------------------ RPCs
 
@@ -329,7 +200,8 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
                     verified = await asyncio.to_thread(self._verify, request.config)
                 # the client may have lost primary status while the program compiled
                 self._check_primary(request.device_id, request.election_id, request.role)
-            self._set_pipeline(request, verified)
+            async with self._write_lock:  # never in the middle of a Write
+                self._set_pipeline(request, verified)
         except P4RTError as e:
             await context.abort(_grpc_code(e.code), e.message)
         except Exception as e:  # a compiler bug: report it, keep serving
@@ -438,22 +310,16 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
                 raise P4RTError(Code.UNIMPLEMENTED, "only CONTINUE_ON_ERROR atomicity is supported")
         except P4RTError as e:
             await context.abort(_grpc_code(e.code), e.message)
-        errors: list[p4r.Error] = []
-        failed = 0
-        for update in request.updates:
-            err = p4r.Error(canonical_code=rpc_code.OK)
+        async with self._write_lock:
+            # a Write that waited behind another one: the client may no longer be primary
             try:
-                self._write_one(update)
+                self._check_primary(request.device_id, request.election_id, request.role)
             except P4RTError as e:
-                err.canonical_code = e.code
-                err.message = e.message
-                failed += 1
-            except Exception as e:  # a bug must be reported as one failed update, not a dead RPC
-                log.exception("write failed")
-                err.canonical_code = rpc_code.INTERNAL
-                err.message = f"internal error: {type(e).__name__}: {e}"
-                failed += 1
-            errors.append(err)
+                await context.abort(_grpc_code(e.code), e.message)
+            pipe = self.pipeline
+            assert pipe is not None  # commits never remove the pipeline
+            errors, failed = await apply_updates(pipe, self.device, self.digests, self.idle,
+                                                 list(request.updates))
         if failed:
             status = rpc_status.Status(code=rpc_code.UNKNOWN,
                                        message=f"{failed} of {len(errors)} updates failed")
@@ -464,56 +330,6 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
             await context.abort(grpc.StatusCode.UNKNOWN, status.message,
                                 trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),))
         return p4r.WriteResponse()
-
-    def _write_one(self, update: p4r.Update) -> None:
-        pipe = self.pipeline
-        assert pipe is not None
-        if update.type not in (p4r.Update.INSERT, p4r.Update.MODIFY, p4r.Update.DELETE):
-            raise P4RTError(Code.INVALID_ARGUMENT, "update type unspecified")
-        entity = update.entity
-        which = entity.WhichOneof("entity")
-        if which == "table_entry":
-            tables.write_table_entry(pipe, update.type, entity.table_entry)
-        elif which == "direct_counter_entry":
-            tables.write_direct_counter(pipe, update.type, entity.direct_counter_entry)
-        elif which == "counter_entry":
-            externs.write_counter(pipe, update.type, entity.counter_entry)
-        elif which == "register_entry":
-            externs.write_register(pipe, update.type, entity.register_entry)
-        elif which == "meter_entry":
-            externs.write_meter(pipe, update.type, entity.meter_entry)
-        elif which == "packet_replication_engine_entry":
-            externs.write_pre(self.device, update.type, entity.packet_replication_engine_entry)
-        elif which == "digest_entry":
-            self._write_digest(pipe, update.type, entity.digest_entry)
-        elif which is None:
-            raise P4RTError(Code.INVALID_ARGUMENT, "update without an entity")
-        else:
-            raise P4RTError(Code.UNIMPLEMENTED, f"{which} is not supported")
-
-    def _write_digest(self, pipe: Pipeline, op: int, de: p4r.DigestEntry) -> None:
-        d = pipe.digests.get(de.digest_id)
-        if d is None:
-            raise P4RTError(Code.INVALID_ARGUMENT, f"unknown digest id {de.digest_id}")
-        exists = de.digest_id in self.digests.configs
-        if op == p4r.Update.INSERT and exists:
-            raise P4RTError(Code.ALREADY_EXISTS, f"digest {d.preamble.name} is already configured")
-        if op in (p4r.Update.MODIFY, p4r.Update.DELETE) and not exists:
-            raise P4RTError(Code.NOT_FOUND, f"digest {d.preamble.name} is not configured")
-        if op == p4r.Update.DELETE:
-            self.digests.configure(de.digest_id, (), None)
-            return
-        c = de.config
-        if c.max_timeout_ns < 0 or c.max_list_size < 0 or c.ack_timeout_ns < 0:
-            raise P4RTError(Code.INVALID_ARGUMENT, f"digest {d.preamble.name}: negative config value")
-        widths = tuple(w for _, w in pipe.loaded.digests.get(d.preamble.name, []))
-        if not widths and d.type_spec.HasField("struct"):
-            s = pipe.p4info.type_info.structs.get(d.type_spec.struct.name)
-            if s is not None:
-                widths = tuple(m.type_spec.bitstring.bit.bitwidth for m in s.members)
-        cfg = p4r.DigestEntry.Config()
-        cfg.CopyFrom(c)
-        self.digests.configure(de.digest_id, widths, cfg)
 
     async def Read(self, request: p4r.ReadRequest, context: grpc.aio.ServicerContext
                    ) -> AsyncIterator[p4r.ReadResponse]:
@@ -583,12 +399,13 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
 
     async def StreamChannel(self, request_iterator: AsyncIterator[p4r.StreamMessageRequest],
                             context: grpc.aio.ServicerContext) -> AsyncIterator[p4r.StreamMessageResponse]:
-        client = _Client(peer=context.peer())
-        self._clients.append(client)
+        client = StreamClient(context.peer(), max_messages=self.stream_max_messages,
+                              max_bytes=self.stream_max_bytes)
+        self.sessions.clients.append(client)
         reader = asyncio.create_task(self._read_stream(client, request_iterator, context))
         try:
             while True:
-                msg = await client.queue.get()
+                msg = await client.get()
                 if msg is None:
                     break
                 if isinstance(msg, P4RTError):
@@ -599,25 +416,22 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
                 yield msg
         finally:
             reader.cancel()
-            if client in self._clients:
-                self._clients.remove(client)
-            if client.election_id is not None:
-                self._announce(client.role)
+            self.sessions.remove(client)
 
-    async def _read_stream(self, client: _Client, requests: AsyncIterator[p4r.StreamMessageRequest],
+    async def _read_stream(self, client: StreamClient, requests: AsyncIterator[p4r.StreamMessageRequest],
                            context: grpc.aio.ServicerContext) -> None:
         try:
             async for req in requests:
                 which = req.WhichOneof("update")
                 if which == "arbitration":
-                    err = self._arbitrate(client, req.arbitration)
+                    err = self.sessions.arbitrate(client, req.arbitration)
                     if err is not None:
-                        client.queue.put_nowait(err)
+                        client.end(err)
                         return
                 elif which == "packet":
                     self._packet_out(client, req.packet)
                 elif which == "digest_ack":
-                    if client is self._primary(client.role):
+                    if client is self.sessions.primary(client.role):
                         self.digests.ack(req.digest_ack.digest_id, req.digest_ack.list_id)
                 elif which is None:
                     self._stream_error(client, Code.INVALID_ARGUMENT, "empty StreamMessageRequest (no update set)")
@@ -626,43 +440,19 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
         except (asyncio.CancelledError, grpc.aio.AioRpcError):
             pass
         finally:
-            client.queue.put_nowait(None)
+            client.end()
 
-    def _arbitrate(self, client: _Client, a: p4r.MasterArbitrationUpdate) -> P4RTError | None:
-        if a.device_id != self.device.device_id:
-            return P4RTError(Code.NOT_FOUND, f"device id {a.device_id} is not this device ({self.device.device_id})")
-        role = a.role.name if a.HasField("role") else ""
-        if a.HasField("role") and a.role.HasField("config"):
-            return P4RTError(Code.UNIMPLEMENTED, "role configs are not supported")
-        election = _u128(a.election_id) if a.HasField("election_id") else None
-        if election is None:
-            return P4RTError(Code.INVALID_ARGUMENT, "MasterArbitrationUpdate without election_id")
-        for c in self._clients:
-            if c is not client and c.role == role and c.election_id == election:
-                return P4RTError(Code.INVALID_ARGUMENT,
-                                 f"election id {election} is already used by another client")
-        old_role = client.role
-        old_primary = self._primary(role)
-        client.role, client.election_id = role, election
-        if old_role != role:
-            self._announce(old_role)
-        if self._primary(role) is not old_primary:
-            self._announce(role)  # everybody in the role learns the new primary
-        else:
-            client.queue.put_nowait(self._arbitration_msg(client))
-        return None
-
-    def _stream_error(self, client: _Client, code: int, message: str,
+    def _stream_error(self, client: StreamClient, code: int, message: str,
                       packet: p4r.PacketOut | None = None) -> None:
         msg = p4r.StreamMessageResponse()
         msg.error.canonical_code = code
         msg.error.message = message
         if packet is not None:
             msg.error.packet_out.packet_out.CopyFrom(packet)
-        client.queue.put_nowait(msg)
+        client.send(msg)
 
-    def _packet_out(self, client: _Client, pkt: p4r.PacketOut) -> None:
-        if client.election_id is None or client is not self._primary(client.role):
+    def _packet_out(self, client: StreamClient, pkt: p4r.PacketOut) -> None:
+        if client.election_id is None or client is not self.sessions.primary(client.role):
             self._stream_error(client, Code.PERMISSION_DENIED, "packet-out from a client that is not primary", pkt)
             return
         pipe = self.pipeline

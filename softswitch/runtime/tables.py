@@ -13,7 +13,7 @@ from softswitch.runtime.errors import Code, P4RTError
 from softswitch.runtime.pipeline import Pipeline, TableInfo
 
 __all__ = ["write_table_entry", "read_table_entries", "write_direct_counter", "read_direct_counters",
-           "table_of", "decode_matches", "encode_entry"]
+           "table_of", "decode_matches", "encode_entry", "encode_matches"]
 
 _INSERT, _MODIFY, _DELETE = p4r.Update.INSERT, p4r.Update.MODIFY, p4r.Update.DELETE
 
@@ -121,11 +121,13 @@ def _model_error(e: tm.TableError) -> P4RTError:
     return P4RTError(Code.INVALID_ARGUMENT, str(e))
 
 
-def write_table_entry(pipe: Pipeline, op: int, entry: p4r.TableEntry) -> None:
+def write_table_entry(pipe: Pipeline, op: int, entry: p4r.TableEntry) -> tm.TableEntry | None:
+    """Apply one update; returns the entry inserted or modified (None for a delete or a
+    default entry), for the idle-timeout bookkeeping."""
     info, table = table_of(pipe, entry.table_id)
     if entry.is_default_action:
         _write_default(pipe, info, table, op, entry)
-        return
+        return None
     if info.is_const:
         raise P4RTError(Code.PERMISSION_DENIED, f"table {info.name} is const (entries = {{...}} in the program)")
     matches = decode_matches(info, table, list(entry.match))
@@ -140,7 +142,7 @@ def write_table_entry(pipe: Pipeline, op: int, entry: p4r.TableEntry) -> None:
     try:
         if op == _DELETE:
             table.delete(matches, entry.priority)
-            return
+            return None
         action, args = _decode_action(pipe, info, entry, default=False)
         new = tm.TableEntry(matches, action, args, entry.priority, entry.idle_timeout_ns,
                             entry.controller_metadata, entry.metadata)
@@ -150,13 +152,14 @@ def write_table_entry(pipe: Pipeline, op: int, entry: p4r.TableEntry) -> None:
                 new.bytes = entry.counter_data.byte_count
             new.last_hit_ns = table.clock_ns()
             table.insert(new)
-        elif op == _MODIFY:
+            return new
+        if op == _MODIFY:
             stored = table.modify(new)
             if entry.HasField("counter_data"):
                 stored.packets = entry.counter_data.packet_count
                 stored.bytes = entry.counter_data.byte_count
-        else:
-            raise P4RTError(Code.INVALID_ARGUMENT, f"unknown update type {op}")
+            return stored
+        raise P4RTError(Code.INVALID_ARGUMENT, f"unknown update type {op}")
     except tm.TableError as e:
         raise _model_error(e) from None
 
@@ -181,13 +184,10 @@ def _write_default(pipe: Pipeline, info: TableInfo, table: tm.Table, op: int, en
         raise _model_error(e) from None
 
 
-def encode_entry(pipe: Pipeline, info: TableInfo, e: tm.TableEntry, request: p4r.TableEntry,
-                 is_default: bool = False) -> p4r.TableEntry:
-    out = p4r.TableEntry(table_id=info.id)
-    if is_default:
-        out.is_default_action = True
+def encode_matches(info: TableInfo, e: tm.TableEntry, out: p4r.TableEntry) -> None:
+    """Append the match fields of ``e`` to ``out`` (canonical byte strings)."""
     for f in info.ordered:
-        fm = e.matches[f.index] if not is_default else None
+        fm = e.matches[f.index]
         if fm is None:
             continue
         m = out.match.add(field_id=f.id)
@@ -204,6 +204,15 @@ def encode_entry(pipe: Pipeline, info: TableInfo, e: tm.TableEntry, request: p4r
         elif isinstance(fm, tm.Range):
             m.range.low = encode(fm.lo, f.width)
             m.range.high = encode(fm.hi, f.width)
+
+
+def encode_entry(pipe: Pipeline, info: TableInfo, e: tm.TableEntry, request: p4r.TableEntry,
+                 is_default: bool = False) -> p4r.TableEntry:
+    out = p4r.TableEntry(table_id=info.id)
+    if is_default:
+        out.is_default_action = True
+    else:
+        encode_matches(info, e, out)
     aid = pipe.action_ids.get(e.action)
     if aid is not None:
         ainfo = pipe.actions[aid]
