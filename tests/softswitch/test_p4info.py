@@ -10,6 +10,8 @@ compiles the P4 source itself when the frontend is available.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from finsy.proto import p4i
 
@@ -702,3 +704,57 @@ def test_unapplied_tables_and_unreferenced_actions_are_left_out_as_p4c_does() ->
     info = build_p4info(_program([ctl]))
     assert [t.preamble.name for t in info.tables] == ["I.used"]
     assert sorted(a.preamble.name for a in info.actions) == ["I.called", "I.x", "NoAction"]
+
+
+# ----------------------------------------------------------------------------------
+# Our own programs (tests/softswitch/programs/p4info_*.p4), one per rule of p4c that
+# shapes the P4Info; the expected values follow from the rule, worked out by hand.
+
+PROGRAMS = Path(__file__).parent / "programs"
+
+
+def _compile(name: str) -> p4i.P4Info:
+    from softswitch.device import Device
+
+    path = PROGRAMS / name
+    return build_p4info(Device.compile(path.read_text(), str(path)).ir)
+
+
+def _actions(info: p4i.P4Info) -> list[tuple[str, list[str]]]:
+    return [(a.preamble.name, [p.name for p in a.params]) for a in info.actions]
+
+
+def test_actions_follow_p4c_frontend_order_and_parameter_removal() -> None:
+    info = _compile("p4info_frontend_actions.p4")
+    assert _actions(info) == [
+        # I: top-level actions first, in order of first use (tables, then apply):
+        # NoAction (sub_t, implicit), top_direct (own_t, also called: keeps z),
+        # top_eg (only called in I, so its first copy has no parameters)
+        ("NoAction", []), ("top_direct", ["z"]), ("top_eg", []),
+        # then I's actions with Sub's inlined at the instance: helper is inlined into
+        # uses_helper and gone, never_used only served a table never applied
+        ("I.early", ["e"]), ("I.sub.sub_act", ["x"]), ("I.sub.sub_set", ["v"]),
+        ("I.uses_helper", []), ("I.direct_only", []), ("I.both", ["w"]), ("I.inout_direct", []),
+        # E: top_eg was already written (first copy wins), eg_direct is only called
+        ("E.eg_direct", []),
+    ]
+    # top_set is only called from an action: inlined, not a P4Info action
+    assert [t.preamble.name for t in info.tables] == ["I.early_t", "I.sub.sub_t", "I.own_t", "E.eg_t"]
+    ids = {a.preamble.name: a.preamble.id for a in info.actions}
+    (eg_t,) = [t for t in info.tables if t.preamble.name == "E.eg_t"]
+    assert [r.id for r in eg_t.action_refs] == [ids["top_eg"], ids["NoAction"]]
+    # the digest inside helper() reaches the P4Info through uses_helper
+    assert [d.preamble.name for d in info.digests] == ["d_t"]
+
+
+def test_fatflow_pipeline_lists_noaction_first_like_p4c() -> None:
+    from softswitch.device import Device
+
+    path = Path(__file__).parents[2] / "p4src" / "fatflow_v1model.p4"
+    info = build_p4info(Device.compile(path.read_text(), str(path)).ir)
+    names = [a.preamble.name for a in info.actions]
+    # NoAction is used only by ingress.fatflow's tables, but after Inline it is a
+    # copy localized into ingress, which LocalizeActions puts ahead of every action
+    assert names[0] == "NoAction"
+    blocks = [n.split(".")[1] for n in names[1:]]
+    assert blocks == sorted(blocks, key=["port_map", "routing", "fatflow", "flowtable"].index)
