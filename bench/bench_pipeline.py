@@ -76,13 +76,19 @@ def traffic(net: int, n: int = 64) -> list[bytes]:
 def to_entry(table: Table, actions: dict[str, Any], w: dp.TableWrite) -> TableEntry:
     """A dataplane TableWrite as a softswitch TableEntry (names -> positions, P4Runtime forms)."""
     matches: list[FieldMatch] = []
+    # the match is a mapping or (as p4fatflow.dataplane now writes it) a tuple of pairs;
+    # an lpm value is "addr/len" or (value, prefix length)
+    given: dict[str, Any] = dict(w.match)
+    args = tuple(dict(w.params)[p.name] for p in actions[w.action].params if p.direction == "")
     for name, kind in zip(table.key_names, table.key_kinds, strict=True):
-        v = w.match.get(name)
+        v = given.get(name)
         if v is None:
             matches.append(None)
         elif kind == "exact":
             assert isinstance(v, int)
             matches.append(Exact(v))
+        elif kind == "lpm" and isinstance(v, tuple):
+            matches.append(Lpm(v[0], v[1]))
         elif kind == "lpm":
             assert isinstance(v, str)
             net: IPv4Network | IPv6Network = ip_network(v)
@@ -92,7 +98,6 @@ def to_entry(table: Table, actions: dict[str, Any], w: dp.TableWrite) -> TableEn
             matches.append(Ternary(v[0], v[1]))
         else:
             raise ValueError(f"{table.name}: match kind {kind} not handled")
-    args = tuple(w.params[p.name] for p in actions[w.action].params if p.direction == "")
     return TableEntry(tuple(matches), w.action, args, priority=w.priority)
 
 
@@ -160,8 +165,10 @@ def learn(b: Bench, flows: Sequence[bytes]) -> int:
     keys: set[FlowKey] = {dp.decode_flow_digest(dict(zip(dp.FLOW_DIGEST_FIELDS, v, strict=True))).key
                           for v in b.digests}
     b.digests = None
-    b.write([dp.TableWrite(dp.flow_table(k), dict(dp.flow_match(k)), dp.FLOW_FORWARD,
-                           {"mirror": 0, "offloaded": 0, "egress_port": 0}) for k in keys])
+    # TableWrite.of builds from dicts where p4fatflow.dataplane has it (its newer API)
+    mk: Any = getattr(dp.TableWrite, "of", dp.TableWrite)
+    b.write([mk(dp.flow_table(k), dict(dp.flow_match(k)), dp.FLOW_FORWARD,
+                {"mirror": 0, "offloaded": 0, "egress_port": 0}) for k in keys])
     return len(keys)
 
 
