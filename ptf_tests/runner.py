@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -106,18 +107,20 @@ def ptf_script() -> str:
 def run_ptf(cmd: list[str]) -> tuple[int, int, int]:
     """Run ptf, echoing its output; returns (exit code, tests passed, tests failed)."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    passed = failed = 0
+    ran = failed = 0
     assert proc.stdout is not None
     for line in proc.stdout:
         sys.stdout.write(line)
-        if line.rstrip().endswith("... ok"):
-            passed += 1
-        elif line.rstrip().endswith(("... FAIL", "... ERROR")):
-            failed += 1
+        m = re.match(r"Ran (\d+) tests? in", line)
+        if m:
+            ran = int(m.group(1))
+        m = re.match(r"FAILED \((.*)\)", line.strip())
+        if m:  # unittest's summary: FAILED (failures=1, errors=2)
+            failed = sum(int(n) for n in re.findall(r"(?:failures|errors)=(\d+)", m.group(1)))
     rc = proc.wait()
     if rc != 0 and failed == 0:
         failed = 1  # ptf itself failed (import error, setup): count it
-    return rc, passed, failed
+    return rc, max(ran - failed, 0), failed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,8 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     with namespace() as ns:
         proc = start_target(ns, args.target, work / "target.log")
         try:
-            params = (f"grpc_addr='{GRPC_ADDR}';device_id={DEVICE_ID};p4info='{p4info}';"
-                      f"device_config='{config}';target='{args.target}'")
+            params = (f"grpcaddr='{GRPC_ADDR}';device_id={DEVICE_ID};cpu_port={CPU_PORT};"
+                      f"p4info='{p4info}';config='{config}'")
             cmd = ["ip", "netns", "exec", ns, sys.executable, ptf_script(),
                    "--test-dir", str(REPO / "ptf_tests"), "--pypath", str(REPO),
                    "--log-dir", str(work / "ptf"), "--test-params", params, "--test-case-timeout", "120",
