@@ -28,6 +28,7 @@ from google.protobuf import text_format
 
 from softswitch import ir
 from softswitch.names import control_plane_name
+from softswitch.p4info_annotations import add_documentation, annotation_strings
 from softswitch.p4info_collect import ObjectNames, P4InfoError, collect_names, explicit_id
 
 __all__ = [
@@ -59,10 +60,6 @@ _EXTERN_PREFIX = {
     "direct_meter": PREFIX_DIRECT_METER,
     "register": PREFIX_REGISTER,
 }
-
-#: annotations p4c never copies into P4Info ``annotations`` lists
-_SKIPPED_ANNOTATIONS = frozenset({"name", "id", "hidden", "tableonly", "defaultonly"})
-
 
 def jenkins_hash(name: str) -> int:
     """Bob Jenkins' one-at-a-time hash of the UTF-8 bytes of ``name`` (32 bits), the
@@ -156,15 +153,6 @@ def _field_ids(annotated: Sequence[Sequence[ir.Annotation]]) -> list[int]:
 # ---------------------------------------------------------------------- building
 
 
-def _annotation_strings(annotations: Sequence[ir.Annotation], keep_scope: bool = False) -> list[str]:
-    out = []
-    for a in annotations:
-        if a.name in _SKIPPED_ANNOTATIONS and not (keep_scope and a.name in ("tableonly", "defaultonly")):
-            continue
-        out.append(f"@{a.name}({a.body})" if a.body else f"@{a.name}")
-    return out
-
-
 def _width(t: ir.Type) -> int:
     if isinstance(t, ir.BitT | ir.IntT):
         return t.width
@@ -205,7 +193,7 @@ class _TypeInfo:
                     m = s.members.add()
                     m.name = fname
                     self.spec(ftype, m.type_spec)
-                s.annotations.extend(_annotation_strings(t.annotations))
+                s.annotations.extend(annotation_strings(t.annotations))
         elif isinstance(t, ir.HeaderT):
             out.header.name = t.name
             if t.name not in self.info.headers:
@@ -219,7 +207,7 @@ class _TypeInfo:
                         m.type_spec.int.bitwidth = ftype.width
                     elif isinstance(ftype, ir.VarbitT):
                         m.type_spec.varbit.max_bitwidth = ftype.max_width
-                h.annotations.extend(_annotation_strings(t.annotations))
+                h.annotations.extend(annotation_strings(t.annotations))
         elif isinstance(t, ir.HeaderUnionT):
             out.header_union.name = t.name
             if t.name not in self.info.header_unions:
@@ -296,11 +284,14 @@ def build_p4info(program: ir.Program) -> p4i.P4Info:
         pre.id = ids[(prefix, name)]
         pre.name = name
         pre.alias = suffixes.alias(name)
-        pre.annotations.extend(_annotation_strings(anns))
+        pre.annotations.extend(annotation_strings(anns))
+        add_documentation(pre, anns)
 
     noaction_cp = "NoAction"
 
     for tname, (block, t) in names.tables.items():
+        if ir.annotation(t.annotations, "hidden"):
+            continue  # P4RuntimeAnalyzer::addTable: @hidden tables are not listed
         pt = info.tables.add()
         preamble(pt.preamble, PREFIX_TABLE, tname, t.annotations)
         keys = [k for k in t.keys if k.match_kind != "selector"]
@@ -309,7 +300,8 @@ def build_p4info(program: ir.Program) -> p4i.P4Info:
             mf.id = kid
             na = ir.annotation(k.annotations, "name")
             mf.name = str(na.args[0]) if na is not None and na.args else k.source_text
-            mf.annotations.extend(_annotation_strings(k.annotations))
+            mf.annotations.extend(annotation_strings(k.annotations))
+            add_documentation(mf, k.annotations)
             mf.bitwidth = _width(k.expr.type)
             mt = {"exact": p4i.MatchField.EXACT, "lpm": p4i.MatchField.LPM,
                   "ternary": p4i.MatchField.TERNARY, "range": p4i.MatchField.RANGE,
@@ -340,7 +332,7 @@ def build_p4info(program: ir.Program) -> p4i.P4Info:
         for aname, anns in refs:
             ar = pt.action_refs.add()
             ar.id = ids[(PREFIX_ACTION, aname)]
-            ar.annotations.extend(_annotation_strings(anns, keep_scope=True))
+            ar.annotations.extend(annotation_strings(anns))
             if ir.annotation(tuple(anns), "tableonly"):
                 ar.scope = p4i.ActionRef.TABLE_ONLY
             elif ir.annotation(tuple(anns), "defaultonly"):
@@ -351,7 +343,8 @@ def build_p4info(program: ir.Program) -> p4i.P4Info:
             if owner == tname:
                 kind = names.externs[res][0]
                 pt.direct_resource_ids.append(ids[(_EXTERN_PREFIX[kind], res)])
-        pt.size = _size(t.size if t.size is not None else DEFAULT_TABLE_SIZE, f"table {tname}")
+        # Helpers::getTableSize: no size, or size 0, means the v1model default
+        pt.size = _size(t.size or DEFAULT_TABLE_SIZE, f"table {tname}")
         if t.support_timeout:
             pt.idle_timeout_behavior = p4i.Table.NOTIFY_CONTROL
         if t.entries is not None:
@@ -361,6 +354,8 @@ def build_p4info(program: ir.Program) -> p4i.P4Info:
                 pt.has_initial_entries = True
 
     for aname, a in names.actions.items():
+        if ir.annotation(a.annotations, "hidden"):
+            continue  # P4RuntimeAnalyzer::addAction
         pa = info.actions.add()
         preamble(pa.preamble, PREFIX_ACTION, aname, a.annotations)
         params = list(names.action_params[aname])
@@ -369,7 +364,8 @@ def build_p4info(program: ir.Program) -> p4i.P4Info:
             pp.id = pid
             na = ir.annotation(p.annotations, "name")
             pp.name = str(na.args[0]) if na is not None and na.args else p.name
-            pp.annotations.extend(_annotation_strings(p.annotations))
+            pp.annotations.extend(annotation_strings(p.annotations))
+            add_documentation(pp, p.annotations)
             if not isinstance(p.type, ir.EnumT):
                 pp.bitwidth = _width(p.type)
             if isinstance(p.type, ir.SerEnumT):
@@ -418,12 +414,16 @@ def build_p4info(program: ir.Program) -> p4i.P4Info:
         cm.preamble.id = ids[(PREFIX_CONTROLLER_HEADER, hname)]
         cm.preamble.name = cname
         cm.preamble.alias = cname
-        cm.preamble.annotations.extend(_annotation_strings(h.annotations))
-        fids = _field_ids([() for _ in h.fields])
-        for fid, (fname, ftype) in zip(fids, h.fields, strict=True):
+        cm.preamble.annotations.extend(annotation_strings(h.annotations))
+        add_documentation(cm.preamble, h.annotations)
+        fanns = [h.field_annotations[i] if i < len(h.field_annotations) else () for i in range(len(h.fields))]
+        for fid, (fname, ftype), anns in zip(_field_ids(fanns), h.fields, fanns, strict=True):
+            if ir.annotation(anns, "hidden"):
+                continue  # addControllerHeader skips hidden fields (their ids stay taken)
             md = cm.metadata.add()
             md.id = fid
-            md.name = fname
+            md.name = control_plane_name((), fname, anns)
+            md.annotations.extend(annotation_strings(anns))
             md.bitwidth = _width(ftype)
             if isinstance(ftype, ir.SerEnumT):
                 types.ser_enum(ftype)

@@ -758,3 +758,26 @@ def test_fatflow_pipeline_lists_noaction_first_like_p4c() -> None:
     assert names[0] == "NoAction"
     blocks = [n.split(".")[1] for n in names[1:]]
     assert blocks == sorted(blocks, key=["port_map", "routing", "fatflow", "flowtable"].index)
+
+
+def test_annotations_documentation_and_size_as_p4c_writes_them() -> None:
+    info = _compile("p4info_annotations.p4")
+    (t,) = info.tables
+    # unparsed bodies are printed token by token with one space; an empty body loses
+    # its parentheses; @brief / @description go to doc, not to annotations
+    assert list(t.preamble.annotations) == ["@size_note(1 + 2)", "@empty_body"]
+    assert t.preamble.doc.brief == "Port table" and not t.preamble.doc.description
+    assert t.match_fields[0].doc.brief == "the key" and not t.match_fields[0].annotations
+    assert t.size == 1024  # size = 0 means the default (Helpers::getTableSize)
+    assert [a.preamble.name for a in info.actions] == ["NoAction", "I.fwd"]  # secret is @hidden
+    (fwd,) = [a for a in info.actions if a.preamble.name == "I.fwd"]
+    assert list(fwd.preamble.annotations) == ["@my_anno(a , b)"]
+    assert (fwd.preamble.doc.brief, fwd.preamble.doc.description) == ("Forward to a port", "Sets egress_spec.")
+    assert fwd.params[0].doc.description == "the port" and not fwd.params[0].annotations
+    assert [list(r.annotations) for r in t.action_refs] == [[], ["@defaultonly"], ["@defaultonly"]]
+    (pin,) = info.controller_packet_metadata
+    # field @id honoured, field annotations kept, @hidden fields left out
+    assert [(m.id, m.name, list(m.annotations)) for m in pin.metadata] == [
+        (1, "ingress_port", []), (5, "pad", ["@my_field_note"])]
+    # the preamble has no doc when neither @brief nor @description is present
+    assert not pin.preamble.HasField("doc")
