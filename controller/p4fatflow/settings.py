@@ -472,7 +472,9 @@ class _Builder:
                   for i, raw in enumerate(d.get("fabric_ports") or ())]
         if ft.analyzer_port is not None and ft.analyzer_port != cpu_port:
             use(ft.analyzer_port, "the analyzer port", at(("analyzer_port",)))
-        configured = {p.port for p in (*vmis, *fabric) if p is not None}
+        # From the raw entries: a port whose VMI failed for another reason is still configured
+        # (one mistake, one message).
+        configured = {raw["port"] for key in ("vmis", "fabric_ports") for raw in d.get(key) or ()}
         for kind, items in (("vmis", vmis), ("fabric_ports", fabric)):
             for i, p in enumerate(items):
                 if p is not None and p.egress_port and p.egress_port not in configured:
