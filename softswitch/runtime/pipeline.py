@@ -54,6 +54,8 @@ class TableInfo:
     supports_timeout: bool
     direct_counter_id: int
     size: int
+    #: every match field is exact: writes and reads take a shorter path
+    all_exact: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +96,7 @@ class Pipeline:
                 t.preamble.id, t.preamble.name, {f.id: f for f in fields}, fields,
                 {r.id: r.scope for r in t.action_refs}, t.const_default_action_id, t.is_const_table,
                 needs_priority, t.idle_timeout_behavior == p4i.Table.NOTIFY_CONTROL,
-                direct_counter_of.get(t.preamble.id, 0), t.size)
+                direct_counter_of.get(t.preamble.id, 0), t.size, all(f.kind == "exact" for f in fields))
             self.table_ids[t.preamble.name] = t.preamble.id
         self.counters = {c.preamble.id: c for c in p4info.counters}
         self.direct_counters = {c.preamble.id: c for c in p4info.direct_counters}

@@ -339,22 +339,43 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
             if self.pipeline is None:
                 raise P4RTError(Code.FAILED_PRECONDITION, "no forwarding pipeline config set")
             # all entities first, so that an error is the RPC's status with nothing sent
-            found = [out for entity in request.entities for out in self._read_one(entity)]
+            responses = self._read_all(request)
         except P4RTError as e:
             await context.abort(_grpc_code(e.code), e.message)
             return
-        # split into responses of at most READ_CHUNK_BYTES: one ReadResponse with all of a
-        # big register or of several full tables exceeds gRPC's 4 MB message limit
-        resp = p4r.ReadResponse()
+        for resp in responses:
+            yield resp
+
+    def _read_all(self, request: p4r.ReadRequest) -> list[p4r.ReadResponse]:
+        """The answer, split into ReadResponses of about READ_CHUNK_BYTES: one response
+        with all of a big register or of several full tables would exceed gRPC's 4 MB
+        message limit. Table entries are encoded in place into the response (no copy
+        per entry), and its size is looked at every 256 entries."""
+        pipe = self.pipeline
+        assert pipe is not None
+        responses = [p4r.ReadResponse()]
         size = 0
-        for out in found:
-            n = out.ByteSize() + 8
-            if resp.entities and size + n > READ_CHUNK_BYTES:
-                yield resp
-                resp, size = p4r.ReadResponse(), 0
-            resp.entities.append(out)
-            size += n
-        yield resp
+
+        def new_table_entry() -> p4r.TableEntry:
+            return responses[-1].entities.add().table_entry  # type: ignore[no-any-return]
+
+        for entity in request.entities:
+            if entity.WhichOneof("entity") == "table_entry":
+                for n, _ in enumerate(tables.read_table_entries(pipe, entity.table_entry, new_table_entry), 1):
+                    if n % 256 == 0 and responses[-1].ByteSize() > READ_CHUNK_BYTES:
+                        responses.append(p4r.ReadResponse())
+                size = responses[-1].ByteSize()
+                continue
+            for out in self._read_one(entity):
+                n = out.ByteSize() + 8
+                if responses[-1].entities and size + n > READ_CHUNK_BYTES:
+                    responses.append(p4r.ReadResponse())
+                    size = 0
+                responses[-1].entities.append(out)
+                size += n
+        if len(responses) > 1 and not responses[-1].entities:
+            responses.pop()
+        return responses
 
     def _read_one(self, entity: p4r.Entity) -> Iterator[p4r.Entity]:
         pipe = self.pipeline

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from finsy.proto import p4r
 
@@ -28,8 +28,31 @@ def table_of(pipe: Pipeline, table_id: int) -> tuple[TableInfo, tm.Table]:
     return info, table
 
 
+def _decode_exact(info: TableInfo, match: list[p4r.FieldMatch]) -> tuple[tm.FieldMatch, ...] | None:
+    """The common case of an exact-only table with every field given once, canonical
+    or not; None sends anything else to the general path (and its error messages)."""
+    fields = info.fields
+    if len(match) != len(fields):
+        return None
+    out: list[tm.FieldMatch] = [None] * len(fields)
+    for fm in match:
+        f = fields.get(fm.field_id)
+        if f is None or out[f.index] is not None or fm.WhichOneof("field_match_type") != "exact":
+            return None
+        data = fm.exact.value
+        v = int.from_bytes(data, "big")
+        if not data or v >> f.width:
+            return None
+        out[f.index] = tm.Exact(v)
+    return tuple(out)
+
+
 def decode_matches(info: TableInfo, table: tm.Table, match: list[p4r.FieldMatch]) -> tuple[tm.FieldMatch, ...]:
     """P4Runtime field matches -> one FieldMatch per key (None = don't care)."""
+    if info.all_exact:
+        fast = _decode_exact(info, match)
+        if fast is not None:
+            return fast
     out: list[tm.FieldMatch] = [None] * len(table.key_kinds)
     seen: set[int] = set()
     for fm in match:
@@ -186,6 +209,13 @@ def _write_default(pipe: Pipeline, info: TableInfo, table: tm.Table, op: int, en
 
 def encode_matches(info: TableInfo, e: tm.TableEntry, out: p4r.TableEntry) -> None:
     """Append the match fields of ``e`` to ``out`` (canonical byte strings)."""
+    if info.all_exact:
+        add = out.match.add
+        matches = e.matches
+        for f in info.ordered:
+            v = matches[f.index].value  # type: ignore[union-attr]
+            add(field_id=f.id).exact.value = v.to_bytes((v.bit_length() + 7) // 8 or 1, "big")
+        return
     for f in info.ordered:
         fm = e.matches[f.index]
         if fm is None:
@@ -207,8 +237,12 @@ def encode_matches(info: TableInfo, e: tm.TableEntry, out: p4r.TableEntry) -> No
 
 
 def encode_entry(pipe: Pipeline, info: TableInfo, e: tm.TableEntry, request: p4r.TableEntry,
-                 is_default: bool = False) -> p4r.TableEntry:
-    out = p4r.TableEntry(table_id=info.id)
+                 is_default: bool = False, out: p4r.TableEntry | None = None) -> p4r.TableEntry:
+    """``e`` as a P4Runtime TableEntry, written into ``out`` when given (a field of a
+    message under construction: no copy)."""
+    if out is None:
+        out = p4r.TableEntry()
+    out.table_id = info.id
     if is_default:
         out.is_default_action = True
     else:
@@ -218,13 +252,20 @@ def encode_entry(pipe: Pipeline, info: TableInfo, e: tm.TableEntry, request: p4r
         ainfo = pipe.actions[aid]
         act = out.action.action
         act.action_id = aid
+        add = act.params.add
         for p, v in zip(ainfo.ordered, e.args, strict=False):
-            act.params.add(param_id=p.id, value=encode(v, p.width))
-    out.priority = e.priority
-    out.controller_metadata = e.controller_metadata
-    out.metadata = e.metadata
-    out.idle_timeout_ns = e.idle_timeout_ns
-    out.is_const = e.is_const
+            add(param_id=p.id, value=encode(v, p.width))
+    # proto3 scalars: only non-defaults need setting (the message is fresh)
+    if e.priority:
+        out.priority = e.priority
+    if e.controller_metadata:
+        out.controller_metadata = e.controller_metadata
+    if e.metadata:
+        out.metadata = e.metadata
+    if e.idle_timeout_ns:
+        out.idle_timeout_ns = e.idle_timeout_ns
+    if e.is_const:
+        out.is_const = True
     if request.HasField("counter_data") or info.direct_counter_id:
         out.counter_data.packet_count = e.packets
         out.counter_data.byte_count = e.bytes
@@ -243,22 +284,25 @@ def _selected(pipe: Pipeline, request: p4r.TableEntry) -> Iterator[tuple[TableIn
         yield table_of(pipe, request.table_id)
 
 
-def read_table_entries(pipe: Pipeline, request: p4r.TableEntry) -> Iterator[p4r.TableEntry]:
-    """Entries matching the (possibly wildcard) request, as the spec's read semantics."""
+def read_table_entries(pipe: Pipeline, request: p4r.TableEntry,
+                       new: Callable[[], p4r.TableEntry] = p4r.TableEntry) -> Iterator[p4r.TableEntry]:
+    """Entries matching the (possibly wildcard) request, as the spec's read semantics;
+    each one is encoded into a message ``new()`` gives (e.g. a field of a response
+    under construction, which saves a copy per entry)."""
     for info, table in _selected(pipe, request):
         if request.is_default_action:
-            yield encode_entry(pipe, info, table.default_entry, request, is_default=True)
+            yield encode_entry(pipe, info, table.default_entry, request, is_default=True, out=new())
             continue
         if request.match:
             matches = decode_matches(info, table, list(request.match))
             e = table.get(matches, request.priority)
             if e is not None:
-                yield encode_entry(pipe, info, e, request)
+                yield encode_entry(pipe, info, e, request, out=new())
             continue
         for e in table.entries():
             if request.priority and e.priority != request.priority:
                 continue
-            yield encode_entry(pipe, info, e, request)
+            yield encode_entry(pipe, info, e, request, out=new())
 
 
 def write_direct_counter(pipe: Pipeline, op: int, dc: p4r.DirectCounterEntry) -> None:

@@ -1,0 +1,311 @@
+"""P4Runtime write / read / digest throughput of a running softswitch (issue 7, part 3).
+
+A softswitch process serves P4Runtime on loopback; this process is the client (real
+gRPC, its own core). The program, written under the benchmark's temp dir, has one
+5-tuple exact table of 1,048,576 entries with ``support_timeout`` and a direct counter,
+and a digest of the 5-tuple on a miss. Measured:
+
+* insert rate from pre-built protobuf WriteRequests, batches of 1,000 and 100 (the
+  server's cost; the client only serialises);
+* insert rate of unbatched Writes (one update each), one at a time and 32 in flight;
+* finsy's client-side encoding rate (P4TableEntry -> protobuf), which is what a finsy
+  controller pays before any byte is sent;
+* a Read of all entries;
+* digest entries delivered per second for frames that miss, sent as fast as the port
+  takes them;
+* forwarding during a big Write: a probe frame every millisecond through the switch,
+  and the longest gap between probe frames coming out (idle vs during the Write).
+
+    python bench/bench_p4rt.py [--entries 100000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import struct
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import finsy
+import grpc
+from finsy.proto import p4r, p4r_grpc
+
+from softswitch.device import Device
+from softswitch.launch import Target, start_softswitch
+from softswitch.p4info import build_p4info
+
+PROGRAM = r"""
+#include <core.p4>
+#include <v1model.p4>
+
+header ethernet_t { bit<48> dst; bit<48> src; bit<16> etype; }
+header ipv4_t {
+    bit<4> version; bit<4> ihl; bit<8> tos; bit<16> len; bit<16> id; bit<3> flags;
+    bit<13> frag; bit<8> ttl; bit<8> proto; bit<16> csum; bit<32> src; bit<32> dst;
+}
+header l4_t { bit<16> sport; bit<16> dport; }
+struct headers_t { ethernet_t eth; ipv4_t ipv4; l4_t l4; }
+struct flow_t { bit<32> src; bit<32> dst; bit<8> proto; bit<16> sport; bit<16> dport; }
+struct meta_t { }
+
+parser P(packet_in pkt, out headers_t h, inout meta_t m, inout standard_metadata_t std) {
+    state start { pkt.extract(h.eth); transition select(h.eth.etype) { 0x0800: ip; default: accept; } }
+    state ip { pkt.extract(h.ipv4); pkt.extract(h.l4); transition accept; }
+}
+control VC(inout headers_t h, inout meta_t m) { apply { } }
+control I(inout headers_t h, inout meta_t m, inout standard_metadata_t std) {
+    direct_counter(CounterType.packets_and_bytes) flow_ctr;
+    action fwd(bit<9> port) { std.egress_spec = port; }
+    action miss() {
+        std.egress_spec = 2;
+        digest<flow_t>(1, {h.ipv4.src, h.ipv4.dst, h.ipv4.proto, h.l4.sport, h.l4.dport});
+    }
+    table flows {
+        key = { h.ipv4.src: exact; h.ipv4.dst: exact; h.ipv4.proto: exact;
+                h.l4.sport: exact; h.l4.dport: exact; }
+        actions = { fwd; miss; }
+        default_action = miss();
+        size = 1048576;
+        support_timeout = true;
+        counters = flow_ctr;
+    }
+    apply { if (h.ipv4.isValid()) { flows.apply(); } else { std.egress_spec = 2; } }
+}
+control E(inout headers_t h, inout meta_t m, inout standard_metadata_t std) { apply { } }
+control C(inout headers_t h, inout meta_t m) { apply { } }
+control D(packet_out pkt, in headers_t h) { apply { pkt.emit(h.eth); pkt.emit(h.ipv4); pkt.emit(h.l4); } }
+V1Switch(P(), VC(), I(), E(), C(), D()) main;
+"""
+
+ELECTION = 1
+
+
+def five_tuple(i: int) -> tuple[int, int, int, int, int]:
+    return (0x0A000000 | (i >> 8), 0xC0000000 | (i & 0xFF), 6, 1024 + (i & 0x3FFF), 443)
+
+
+def frame(t: tuple[int, int, int, int, int]) -> bytes:
+    src, dst, proto, sport, dport = t
+    eth = bytes(6) + bytes.fromhex("020000000001") + b"\x08\x00"
+    ip = struct.pack("!BBHHHBBHII", 0x45, 0, 24, 0, 0, 64, proto, 0, src, dst)
+    return eth + ip + struct.pack("!HH", sport, dport) + bytes(16)
+
+
+class Bench:
+    def __init__(self, target: Target, info: Any) -> None:
+        self.target = target
+        self.info = info
+        self.channel = grpc.aio.insecure_channel(target.address, options=[
+            ("grpc.max_receive_message_length", 64 << 20)])
+        self.stub = p4r_grpc.P4RuntimeStub(self.channel)
+        self.table_id = info.tables[0].preamble.id
+        self.fwd_id = next(a.preamble.id for a in info.actions if a.preamble.name.endswith(".fwd"))
+        self.digest_id = info.digests[0].preamble.id
+        self.inbox: asyncio.Queue[p4r.StreamMessageResponse] = asyncio.Queue()
+
+    async def connect(self, source: str) -> None:
+        self.stream = self.stub.StreamChannel()
+        req = p4r.StreamMessageRequest()
+        req.arbitration.device_id = self.target.device_id
+        req.arbitration.election_id.low = ELECTION
+        await self.stream.write(req)
+        self.reader = asyncio.create_task(self._pump())
+        await asyncio.wait_for(self.inbox.get(), 10)
+        cfg = p4r.SetForwardingPipelineConfigRequest(
+            device_id=self.target.device_id, action=p4r.SetForwardingPipelineConfigRequest.VERIFY_AND_COMMIT)
+        cfg.election_id.low = ELECTION
+        cfg.config.p4info.CopyFrom(self.info)
+        cfg.config.p4_device_config = source.encode()
+        await self.stub.SetForwardingPipelineConfig(cfg)
+
+    async def _pump(self) -> None:
+        while True:
+            m = await self.stream.read()
+            if m is grpc.aio.EOF:
+                return
+            self.inbox.put_nowait(m)
+
+    def entity(self, i: int) -> p4r.Update:
+        u = p4r.Update(type=p4r.Update.INSERT)
+        te = u.entity.table_entry
+        te.table_id = self.table_id
+        for fid, (v, w) in enumerate(zip(five_tuple(i), (4, 4, 1, 2, 2), strict=True), start=1):
+            te.match.add(field_id=fid).exact.value = v.to_bytes(w, "big")
+        te.action.action.action_id = self.fwd_id
+        te.action.action.params.add(param_id=1, value=b"\x03")
+        te.idle_timeout_ns = 60 * 10**9
+        return u
+
+    def request(self, updates: list[p4r.Update]) -> p4r.WriteRequest:
+        req = p4r.WriteRequest(device_id=self.target.device_id, updates=updates)
+        req.election_id.low = ELECTION
+        return req
+
+    async def insert_batched(self, first: int, n: int, batch: int) -> float:
+        reqs = [self.request([self.entity(i) for i in range(s, min(s + batch, first + n))])
+                for s in range(first, first + n, batch)]
+        t0 = time.perf_counter()
+        for r in reqs:
+            await self.stub.Write(r)
+        return n / (time.perf_counter() - t0)
+
+    async def insert_unbatched(self, first: int, n: int, in_flight: int) -> float:
+        reqs = [self.request([self.entity(i)]) for i in range(first, first + n)]
+        it = iter(reqs)
+
+        async def worker() -> None:
+            for r in it:
+                await self.stub.Write(r)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*[worker() for _ in range(in_flight)])
+        return n / (time.perf_counter() - t0)
+
+    def finsy_encode_rate(self, n: int) -> float:
+        schema = finsy.P4Schema(self.info)
+        t0 = time.perf_counter()
+        for i in range(n):
+            src, dst, proto, sport, dport = five_tuple(i)
+            finsy.P4TableEntry(
+                "I.flows",
+                match=finsy.P4TableMatch({"h.ipv4.src": src, "h.ipv4.dst": dst, "h.ipv4.proto": proto,
+                                          "h.l4.sport": sport, "h.l4.dport": dport}),
+                action=finsy.P4TableAction("I.fwd", port=3), idle_timeout_ns=60 * 10**9,
+            ).encode(schema)
+        return n / (time.perf_counter() - t0)
+
+    async def read_all(self) -> tuple[int, float]:
+        req = p4r.ReadRequest(device_id=self.target.device_id)
+        req.entities.add().table_entry.table_id = self.table_id
+        t0 = time.perf_counter()
+        n = 0
+        async for resp in self.stub.Read(req):
+            n += len(resp.entities)
+        return n, time.perf_counter() - t0
+
+    async def digests(self, n: int) -> tuple[int, float]:
+        de = p4r.Update(type=p4r.Update.INSERT)
+        de.entity.digest_entry.digest_id = self.digest_id
+        c = de.entity.digest_entry.config
+        c.max_list_size, c.max_timeout_ns, c.ack_timeout_ns = 100, 10_000_000, 10 * 10**9
+        await self.stub.Write(self.request([de]))
+        peer = self.target.peers[1]
+        peer.sock.setblocking(False)
+        frames = [frame(five_tuple(10_000_000 + i)) for i in range(n)]
+        got = 0
+
+        async def send() -> None:
+            for i, f in enumerate(frames):
+                while True:
+                    try:
+                        peer.send(f)
+                        break
+                    except (BlockingIOError, OSError):  # the port's queue is full
+                        await asyncio.sleep(0.0005)
+                if i % 50 == 49:
+                    await asyncio.sleep(0)
+
+        t0 = time.perf_counter()
+        sender = asyncio.create_task(send())
+        while got < n:
+            try:
+                m = await asyncio.wait_for(self.inbox.get(), 5)
+            except TimeoutError:
+                break
+            if m.WhichOneof("update") == "digest":
+                got += len(m.digest.data)
+                ack = p4r.StreamMessageRequest()
+                ack.digest_ack.digest_id = m.digest.digest_id
+                ack.digest_ack.list_id = m.digest.list_id
+                await self.stream.write(ack)
+        elapsed = time.perf_counter() - t0
+        await sender
+        return got, elapsed
+
+    async def probe_gaps(self, during: asyncio.Task[Any] | None, seconds: float) -> float:
+        """Longest gap (s) between probe frames forwarded while ``during`` runs (or for
+        ``seconds``). Probes hit the installed entry 0 and leave on port 3."""
+        out = self.target.peers[3]
+        out.sock.setblocking(False)
+        probe = frame(five_tuple(0))
+        stop = time.perf_counter() + seconds
+        last = None
+        gap = 0.0
+        while (during is not None and not during.done()) or (during is None and time.perf_counter() < stop):
+            self.target.peers[1].send(probe)
+            await asyncio.sleep(0.001)
+            while True:
+                try:
+                    out.sock.recv(65536)
+                except BlockingIOError:
+                    break
+                now = time.perf_counter()
+                if last is not None:
+                    gap = max(gap, now - last)
+                last = now
+        return gap
+
+
+async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    src = workdir / "flows.p4"
+    src.write_text(PROGRAM)
+    loaded = Device.compile(PROGRAM, str(src))
+    info = build_p4info(loaded.ir)
+    with start_softswitch(workdir, ports=(1, 2, 3)) as target:
+        b = Bench(target, info)
+        await b.connect(PROGRAM)
+        n = max(args.entries, 40_000)  # 20,000 go to the unbatched runs
+        res: dict[str, Any] = {"entries": n}
+        res["finsy_encode_per_s"] = b.finsy_encode_rate(min(n, 20_000))
+        res["insert_batch1000_per_s"] = await b.insert_batched(0, n // 2, 1000)
+        res["probe_gap_idle_ms"] = 1000 * await b.probe_gaps(None, 1.0)
+        write = asyncio.create_task(b.insert_batched(n // 2, n // 2 - 20_000, 100))
+        res["probe_gap_during_write_ms"] = 1000 * await b.probe_gaps(write, 0)
+        res["insert_batch100_per_s"] = await write
+        res["insert_unbatched_1_in_flight_per_s"] = await b.insert_unbatched(n - 20_000, 5_000, 1)
+        res["insert_unbatched_32_in_flight_per_s"] = await b.insert_unbatched(n - 15_000, 15_000, 32)
+        count, secs = await b.read_all()
+        res["read_entries"], res["read_s"] = count, secs
+        got, secs = await b.digests(args.digests)
+        res["digest_entries"], res["digest_per_s"] = got, got / secs
+        b.reader.cancel()
+        b.stream.cancel()
+        await b.channel.close()
+    return res
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--entries", type=int, default=100_000)
+    ap.add_argument("--digests", type=int, default=20_000)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench_p4rt_") as tmp:
+        res = asyncio.run(run(args, Path(tmp)))
+    res["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "load": os.getloadavg()}
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return 0
+    goals = [("insert, batches of 1000", res["insert_batch1000_per_s"], 30_000, "/s"),
+             ("insert, batches of 100", res["insert_batch100_per_s"], 30_000, "/s"),
+             ("insert, unbatched, 1 in flight", res["insert_unbatched_1_in_flight_per_s"], 5_000, "/s"),
+             ("insert, unbatched, 32 in flight", res["insert_unbatched_32_in_flight_per_s"], 5_000, "/s"),
+             ("digest entries delivered", res["digest_per_s"], 20_000, "/s")]
+    for name, v, goal, unit in goals:
+        print(f"{name:34s} {v:10,.0f}{unit}  goal >= {goal:,}: {'MET' if v >= goal else 'NOT MET'}")
+    print(f"{'finsy P4TableEntry encode':34s} {res['finsy_encode_per_s']:10,.0f}/s  (client side only)")
+    print(f"{'Read of all entries':34s} {res['read_entries']:10,} in {res['read_s']:.2f} s  "
+          f"goal 100,000 in <= 2 s: {'MET' if res['read_entries'] >= 100_000 and res['read_s'] <= 2 else 'NOT MET'}")
+    print(f"{'longest forwarding gap':34s} idle {res['probe_gap_idle_ms']:.1f} ms, "
+          f"during a batched Write {res['probe_gap_during_write_ms']:.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
