@@ -69,7 +69,8 @@ def encode_table_entry(schema: finsy.P4Schema, w: TableWrite) -> p4r.TableEntry:
     """The P4Runtime TableEntry of ``w`` (ids and bit widths from ``schema``)."""
     table = schema.tables[w.table]
     te = p4r.TableEntry(table_id=table.id, priority=w.priority, metadata=w.metadata)
-    for name, value in w.match:
+    # Fields in P4Info id order, as a Read answers them (P4Runtime itself does not mind the order).
+    for name, value in sorted(w.match, key=lambda item: table.match_fields[item[0]].id):
         field = table.match_fields[name]
         kind = str(getattr(field.match_type, "name", field.match_type)).lower()
         what = f"{w.table}.{name}"

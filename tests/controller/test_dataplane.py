@@ -8,20 +8,25 @@ key it builds with controller/p4fatflow/key.py on the golden cases and on random
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from pathlib import Path
 from typing import Any
 
+import finsy
 import pytest
 from finsy import p4values
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from p4fatflow import dataplane as dp
+from p4fatflow import p4rt
 from p4fatflow.config import VMI, VN, FatFlowRule, IgnoreAddress, PrefixAggr, parse_network
 from p4fatflow.dataplane import TableWrite, fatflow_entries, rule_order
 from p4fatflow.key import Direction, ExcludeList, FlowKey, PacketFields, compile_rules, flow_key
+
+from softswitch.launch import compile_pipeline
 
 P4SRC = Path(__file__).resolve().parents[2] / "p4src"
 
@@ -706,3 +711,152 @@ def test_flow_key_of_match_inverts_flow_match() -> None:
     with pytest.raises(ValueError, match="lacks src_plen"):
         flow_key_of_match("flow_v4", {k: 0 for k in ("vrf", "src_addr", "dst_addr", "protocol", "src_port",
                                                     "dst_port", "dst_plen")})
+
+
+# ---- TableWrite: canonical, comparable, hashable -------------------------------------------------
+
+
+def test_tablewrite_canonicalises_its_match() -> None:
+    a = TableWrite.of(dp.RULE_V4_TABLE, {"port": 53, "vmi_id": 1, "protocol": 17,
+                                         "local_addr": (0x0A0102FF, 0xFF000000), "remote_addr": (5, 0)},
+                      dp.APPLY_RULE_V4, {"remote_plen": 0, "local_plen": 28, "local_mask": 1, "remote_mask": 0},
+                      priority=7)
+    # sorted by field name, ternary value masked, mask 0 ("don't care") left out
+    assert a.match == (("local_addr", (0x0A000000, 0xFF000000)), ("port", 53), ("protocol", 17), ("vmi_id", 1))
+    assert [n for n, _ in a.params] == sorted(dp.RULE_PARAMS)
+    b = TableWrite.of(dp.RULE_V4_TABLE, {"vmi_id": 1, "protocol": 17, "port": 53,
+                                         "local_addr": IPv4Network("10.0.0.0/8")},
+                      dp.APPLY_RULE_V4, {"local_mask": 1, "local_plen": 28, "remote_mask": 0, "remote_plen": 0},
+                      priority=7)
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+    assert a.entry_id == (dp.RULE_V4_TABLE, a.match, 7)
+    lpm = TableWrite.of(dp.ROUTE_V4_TABLE, {"vrf": 1, "dst_addr": "10.1.2.3/8"}, dp.SET_NEXT_HOP)
+    assert lpm.match_dict == {"vrf": 1, "dst_addr": (0x0A000000, 8)}
+    assert lpm == TableWrite.of(dp.ROUTE_V4_TABLE, {"vrf": 1, "dst_addr": (0x0A0102FF, 8)}, dp.SET_NEXT_HOP)
+    assert TableWrite.of(dp.ROUTE_V4_TABLE, {"vrf": 1, "dst_addr": "0.0.0.0/0"}, dp.SET_NEXT_HOP).match == (
+        ("vrf", 1),)
+    assert lpm != dataclasses.replace(lpm, metadata=b"x")
+
+
+@pytest.mark.parametrize(
+    ("table", "match", "problem"),
+    [
+        (dp.PORT_TABLE, {"ingress_port": 512}, "does not fit 9 bits"),
+        (dp.PORT_TABLE, {"port": 1}, "unknown match field"),
+        (dp.ROUTE_V4_TABLE, {"vrf": 1, "dst_addr": "2001:db8::/32"}, "does not fit a 32-bit field"),
+        (dp.ROUTE_V4_TABLE, {"vrf": 1, "dst_addr": 5}, "needs a (value, prefix_len) pair"),
+        (dp.ROUTE_V4_TABLE, {"vrf": 1, "dst_addr": (5, 33)}, "longer than 32 bits"),
+        (dp.PORT_TABLE, {"ingress_port": (1, 1)}, "exact field needs an int"),
+        (dp.PORT_TABLE, {"ingress_port": True}, "unsupported match value"),
+    ],
+)
+def test_tablewrite_rejects_bad_match_values(table: str, match: dict[str, Any], problem: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        TableWrite.of(table, match, "a")
+
+
+def test_tablewrite_rejects_a_field_twice() -> None:
+    with pytest.raises(ValueError, match="given twice"):
+        TableWrite(dp.PORT_TABLE, (("ingress_port", 1), ("ingress_port", 2)), dp.SET_FABRIC_PORT)
+
+
+# ---- sparse priorities ---------------------------------------------------------------------------
+
+
+def test_rule_priority_depends_only_on_the_rule() -> None:
+    port_only = _rule(6, 443, ignore="dst")
+    src16, src8 = _rule(6, 443, src=("10.1.0.0/16", 24)), _rule(6, 443, src=("10.0.0.0/8", 24))
+    dst = _rule(6, 443, dst=("20.0.0.0/8", 16))
+    both = _rule(6, 443, src=("10.0.0.0/8", 24), dst=("20.0.0.0/16", 24))
+    prios = [dp.rule_priority(r) for r in (port_only, src16, src8, dst, both)]
+    assert prios == sorted(prios, reverse=True) and len(set(prios)) == 5 and min(prios) > 0
+    alone = _rule_writes(fatflow_entries(1, [src8], []), dp.RULE_V4_TABLE)
+    among = _rule_writes(fatflow_entries(1, [both, port_only, src8, dst], []), dp.RULE_V4_TABLE)
+    assert alone[0] in among
+
+
+def _rule_rows(writes: Sequence[TableWrite]) -> set[TableWrite]:
+    return {w for w in writes if w.table in (dp.RULE_V4_TABLE, dp.RULE_V6_TABLE)}
+
+
+@settings(max_examples=300, deadline=None)
+@given(rules=st.lists(_rules(), max_size=6), extra=_rules(), where=st.integers(0, 6))
+def test_adding_a_rule_changes_no_other_row(rules: list[FatFlowRule], extra: FatFlowRule, where: int) -> None:
+    before = _rule_rows(fatflow_entries(3, rules, []))
+    after = _rule_rows(fatflow_entries(3, [*rules[:where], extra, *rules[where:]], []))
+    own = {(w.table, w.match) for w in _rule_rows(fatflow_entries(3, [extra], []))}
+    # rows the new rule does not share a match with are untouched (same identity and contents)...
+    assert {w for w in before if (w.table, w.match) not in own} <= after
+    # ...and anything new is one of the new rule's rows (or the row it now wins over)
+    assert all((w.table, w.match) in own for w in after - before)
+    # the priority is part of the identity: no row of another rule is renumbered
+    assert {w.entry_id for w in before if (w.table, w.match) not in own} <= {w.entry_id for w in after}
+
+
+# ---- P4Runtime encoding against the pipeline's P4Info --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def schema(tmp_path_factory: pytest.TempPathFactory) -> finsy.P4Schema:
+    build = compile_pipeline(tmp_path_factory.mktemp("p4info"), P4SRC / "fatflow_v1model.p4")
+    return finsy.P4Schema(build.p4info)
+
+
+def test_match_fields_agree_with_the_p4info(schema: finsy.P4Schema) -> None:
+    from_p4info = {
+        t.name: tuple((f.name, str(f.match_type.name).lower(), f.bitwidth) for f in t.match_fields)
+        for t in schema.tables
+    }
+    assert from_p4info == dict(dp.MATCH_FIELDS)
+
+
+def _one_of_each_table() -> list[TableWrite]:
+    rules = [_rule(17, 53, "dst", src=("10.0.0.0/8", 28)), _rule(6, 443, src=("2001:db8::/32", 48),
+                                                                 dst=("2001:db8:1::/48", 64)),
+             _rule(6, 0, ignore="src")]
+    exclude = [IPv4Network("10.0.0.1/32"), IPv6Network("fe80::/10"), IPv4Network("0.0.0.0/0")]
+    k4 = FlowKey(1, IPv4Address("10.0.0.0"), IPv4Address("0.0.0.0"), 17, 0, 53, 28, 0)
+    k6 = FlowKey(0xFFFF, IPv6Address("2001:db8::"), IPv6Address("::1"), 6, 65535, 0, 48, 128)
+    return [
+        *fatflow_entries(0xFFFF, rules, exclude),
+        dp.vmi_port_entry(0, 1, 0, metadata=b"vmi:\xc3\xa9t\xc3\xa9", miss_policy=dp.MISS_POLICY_HOLD),
+        dp.fabric_port_entry(510, 0xFFFF, mirror_new_flows=True, flowtable_enabled=False),
+        dp.route_entry(IPv4Network("0.0.0.0/0"), 3, vrf=0, src_mac=0, dst_mac=(1 << 48) - 1),
+        dp.route_entry(IPv6Network("2001:db8::3/128"), 1, vrf=10, src_mac=1, dst_mac=2, dst_vmi_id=7),
+        TableWrite.of(dp.flow_table(k4), dp.flow_match(k4), dp.FLOW_FORWARD,
+                      {"mirror": 1, "offloaded": 0, "egress_port": 0}, metadata=bytes(range(20))),
+        TableWrite.of(dp.flow_table(k6), dp.flow_match(k6), dp.FLOW_DROP),
+    ]
+
+
+def test_encode_decode_round_trip_for_every_table(schema: finsy.P4Schema) -> None:
+    writes = _one_of_each_table()
+    assert {w.table for w in writes} == {t.name for t in schema.tables}
+    for w in writes:
+        te = p4rt.encode_table_entry(schema, w)
+        assert p4rt.decode_table_entry(schema, te) == w
+        # canonical bytestrings: the shortest encoding, zero as one byte
+        values = [getattr(m, m.WhichOneof("field_match_type")).value for m in te.match]
+        values += [p.value for p in te.action.action.params]
+        assert all(v == b"\x00" or v[0] != 0 for v in values), w
+        assert [m.field_id for m in te.match] == sorted(m.field_id for m in te.match)
+        # finsy, given the same write (p4rt.table_entry), encodes the same entry
+        assert p4rt.decode_table_entry(schema, p4rt.table_entry(w).encode(schema).table_entry) == w
+
+
+def test_decode_accepts_padded_values(schema: finsy.P4Schema) -> None:
+    w = dp.route_entry(IPv4Network("10.0.0.0/8"), 3, vrf=1, src_mac=0, dst_mac=5)
+    te = p4rt.encode_table_entry(schema, w)
+    te.match[0].exact.value = b"\x00\x01"
+    te.match[1].lpm.value = b"\x00" * 4 + te.match[1].lpm.value
+    assert p4rt.decode_table_entry(schema, te) == w
+    te.match[0].exact.value = b"\x01\x00\x00"  # 65536 does not fit the 16-bit vrf
+    with pytest.raises(ValueError, match="vrf"):
+        p4rt.decode_table_entry(schema, te)
+
+
+def test_encode_refuses_values_that_do_not_fit(schema: finsy.P4Schema) -> None:
+    w = TableWrite.of(dp.PORT_TABLE, {"ingress_port": 1}, dp.SET_FABRIC_PORT,
+                      {"vrf": 1, "miss_policy": 4, "mirror_new_flows": 0, "flowtable_enabled": 1})
+    with pytest.raises(ValueError, match="miss_policy"):
+        p4rt.encode_table_entry(schema, w)
