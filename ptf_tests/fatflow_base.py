@@ -21,6 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import finsy
+from p4fatflow import dataplane as dp
+from p4fatflow import p4rt
+from p4fatflow.config import VMI, VN, FatFlowRule, parse_network
+from p4fatflow.dataplane import FlowDigest, TableWrite
+from p4fatflow.key import Direction, ExcludeList, FlowKey, PacketFields, compile_rules, flow_key
 from p4runtime_base import P4RuntimeTest
 from ptf import testutils
 from scapy.layers.inet import ICMP, IP, TCP, UDP
@@ -28,12 +33,6 @@ from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6
 from scapy.layers.l2 import Dot1Q, Ether
 from scapy.layers.sctp import SCTP
 from scapy.packet import Packet, Raw
-
-from p4fatflow import dataplane as dp
-from p4fatflow import p4rt
-from p4fatflow.config import VMI, VN, FatFlowRule, parse_network
-from p4fatflow.dataplane import FlowDigest, TableWrite
-from p4fatflow.key import Direction, ExcludeList, FlowKey, PacketFields, compile_rules, flow_key
 
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 

@@ -29,10 +29,9 @@ from fatflow_base import (
     vmi,
     vmi_of_case,
 )
-from scapy.packet import Packet
-
 from p4fatflow.config import VMI
 from p4fatflow.key import Direction, FlowKey, PacketFields
+from scapy.packet import Packet
 
 
 def _frame_of(p: PacketFields, direction: Direction) -> Packet:

@@ -103,6 +103,7 @@ class P4RuntimeTest(BaseTest):
         self._thread = threading.Thread(target=self._loop.run_forever, name="p4runtime", daemon=True)
         self._thread.start()
         self._readers: list[Any] = []
+        self._stream_lock: asyncio.Lock | None = None  # created on the loop
         self.sw: finsy.Switch | None = None
         try:
             opts = finsy.SwitchOptions(p4info=Path(test_param("p4info")), p4blob=Path(test_param("config")),
@@ -164,7 +165,7 @@ class P4RuntimeTest(BaseTest):
         assert self.sw is not None
         for dl in self._unacked:  # leave no digest suppressed in the switch's ack cache
             with contextlib.suppress(Exception):
-                self.call(self.sw.write([dl.ack()]))
+                self.call(self._stream_write(dl.ack()))
         written, self._written = self._written, []
         problems: list[str] = []
         for entity in reversed(written):
@@ -197,6 +198,15 @@ class P4RuntimeTest(BaseTest):
         assert self.sw is not None
         return [e async for e in self.sw.read(entity)]
 
+    async def _stream_write(self, message: Any) -> None:
+        """Send one StreamChannel message. gRPC allows one pending write per stream: a digest ack
+        from the reader and a packet-out from the test must not overlap (INTERNAL otherwise)."""
+        assert self.sw is not None
+        if self._stream_lock is None:
+            self._stream_lock = asyncio.Lock()
+        async with self._stream_lock:
+            await self.sw.write([message])
+
     async def _read_digests(self) -> None:
         assert self.sw is not None
         for name in self.digest_names:  # one digest type in this pipeline; more would need a task each
@@ -204,7 +214,7 @@ class P4RuntimeTest(BaseTest):
                 # Ack before the test sees it: the switch suppresses an unacked duplicate for
                 # ack_timeout_ns, and a test that ends right after would leave it unacked.
                 if self.ack_digests:
-                    await self.sw.write([dl.ack()])
+                    await self._stream_write(dl.ack())
                 else:
                     self._unacked.append(dl)
                 self.digests.put(dl)
@@ -316,7 +326,7 @@ class P4RuntimeTest(BaseTest):
 
     def packet_out(self, payload: bytes, **metadata: int) -> None:
         assert self.sw is not None
-        self.call(self.sw.write([finsy.P4PacketOut(payload, **metadata)]))
+        self.call(self._stream_write(finsy.P4PacketOut(payload, **metadata)))
 
     def direct_counter(self, entry: finsy.P4TableEntry) -> tuple[int, int]:
         """(packets, bytes) of the direct counter of a table entry."""

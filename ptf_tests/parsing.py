@@ -25,7 +25,6 @@ from scapy.layers.inet6 import IPv6, IPv6ExtHdrHopByHop
 from scapy.layers.l2 import ARP, Dot1Q, Ether
 
 
-
 class _Routing(FatFlowTest):
     """VMI 7 on port 1 (no rules), fabric port 3, analyzer session on port 4, and new-flow
     mirroring on the VMI port, so that a packet that reaches the flow table shows up there."""

@@ -16,12 +16,14 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 PORTS = (1, 2, 3, 4)
@@ -50,14 +52,58 @@ def namespace() -> Iterator[str]:
                 run("ip", "-n", ns, "link", "set", end, "mtu", "9000", "up")
         yield ns
     finally:
+        # Our own namespace: whatever still runs in it was started by this run (target, ptf).
+        for pid in netns_pids(ns):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         subprocess.run(["ip", "netns", "del", ns], check=False)
 
 
-def build_pipeline(out: Path, target: str) -> tuple[Path, Path]:
+def netns_pids(ns: str) -> list[int]:
+    out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True, check=False).stdout
+    return [int(p) for p in out.split()]
+
+
+def remove_stale_namespaces() -> None:
+    """Namespaces of earlier runs that were killed (SIGKILL) before they could clean up: deleted
+    when nothing runs in them any more (deleting one removes its veth pairs); reported otherwise."""
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
+    for line in out.splitlines():
+        name = line.split()[0] if line.split() else ""
+        m = re.fullmatch(r"fatflow-ptf-(\d+)", name)
+        if not m or Path(f"/proc/{m.group(1)}").exists():
+            continue  # not ours, or its runner is alive
+        if netns_pids(name):
+            print(f"runner: stale namespace {name} still has processes {netns_pids(name)}; left alone",
+                  file=sys.stderr)
+        else:
+            subprocess.run(["ip", "netns", "del", name], check=False)
+            print(f"runner: removed stale namespace {name}", file=sys.stderr)
+
+
+def stop(proc: subprocess.Popen[Any] | None) -> None:
+    """Terminate a child started in its own session (and its process group), then kill it."""
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _interrupt(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def build_pipeline(out: Path, target: str, program: Path) -> tuple[Path, Path]:
     """(P4Info, device config) for the target."""
     from softswitch.launch import compile_pipeline
 
-    build = compile_pipeline(out, REPO / "p4src" / "fatflow_v1model.p4")
+    build = compile_pipeline(out, program)
     if target == "softswitch":
         return build.p4info, build.device_config
     json_path, p4info = REPO / "build" / "fatflow.json", REPO / "build" / "fatflow.p4info.txtpb"
@@ -78,7 +124,8 @@ def start_target(ns: str, target: str, log: Path) -> subprocess.Popen[bytes]:
         cmd = [exe, "--device-id", str(DEVICE_ID), *ifaces, "--no-p4", "--",
                "--grpc-server-addr", GRPC_ADDR, "--cpu-port", str(CPU_PORT)]
     out = log.open("wb")
-    proc = subprocess.Popen(["ip", "netns", "exec", ns, *cmd], stdout=out, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(["ip", "netns", "exec", ns, *cmd], stdout=out, stderr=subprocess.STDOUT,
+                            start_new_session=True)  # Ctrl-C reaches the runner, which stops it
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -89,7 +136,7 @@ def start_target(ns: str, target: str, log: Path) -> subprocess.Popen[bytes]:
         if probe.returncode == 0:
             return proc
         time.sleep(0.2)
-    proc.kill()
+    stop(proc)
     raise SystemExit(f"runner: the target did not listen on {GRPC_ADDR} within 60 s:\n{log.read_text()}")
 
 
@@ -104,13 +151,25 @@ def ptf_script() -> str:
     return found
 
 
-def run_ptf(cmd: list[str]) -> tuple[int, int, int]:
-    """Run ptf, echoing its output; returns (exit code, tests passed, tests failed)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    ran = failed = 0
+def _lines(proc: subprocess.Popen[str]) -> Iterator[str]:
     assert proc.stdout is not None
     for line in proc.stdout:
         sys.stdout.write(line)
+        sys.stdout.flush()
+        yield line
+
+
+def run_ptf(cmd: list[str]) -> tuple[int, int, int]:
+    """Run ptf, echoing its output; returns (exit code, tests passed, tests failed)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    ran = failed = 0
+    assert proc.stdout is not None
+    try:
+        lines = list(_lines(proc))
+    finally:
+        stop(proc)  # on Ctrl-C / SIGTERM
+    for line in lines:
         m = re.match(r"Ran (\d+) tests? in", line)
         if m:
             ran = int(m.group(1))
@@ -128,17 +187,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target", choices=("softswitch", "bmv2"),
                     default=os.environ.get("FATFLOW_PTF_TARGET", "softswitch"))
     ap.add_argument("--keep", action="store_true", help="keep the logs directory")
+    ap.add_argument("--p4", default=str(REPO / "p4src" / "fatflow_v1model.p4"),
+                    help="the P4 program for softswitch (default: p4src/fatflow_v1model.p4; e.g. a mutant)")
     ap.add_argument("tests", nargs="*", help="PTF test names (default: all)")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
         print("runner: PTF needs root (veth pairs, AF_PACKET); SKIPPED", file=sys.stderr)
         return 0
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)  # clean up as on Ctrl-C
+    remove_stale_namespaces()
     work = Path(tempfile.mkdtemp(prefix="fatflow-ptf-"))
-    p4info, config = build_pipeline(work / "build", args.target)
+    p4info, config = build_pipeline(work / "build", args.target, Path(args.p4).resolve())
     print(f"PTF suite against {args.target}: logs in {work}")
+    started = time.monotonic()
     with namespace() as ns:
-        proc = start_target(ns, args.target, work / "target.log")
+        proc = None
         try:
+            proc = start_target(ns, args.target, work / "target.log")
             params = (f"grpcaddr='{GRPC_ADDR}';device_id={DEVICE_ID};cpu_port={CPU_PORT};"
                       f"p4info='{p4info}';config='{config}'")
             cmd = ["ip", "netns", "exec", ns, sys.executable, ptf_script(),
@@ -147,12 +213,8 @@ def main(argv: list[str] | None = None) -> int:
                    *[a for p in PORTS for a in ("--interface", f"{p}@veth{p}p")], *args.tests]
             rc, passed, failed = run_ptf(cmd)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-    print(f"ptf: {passed} passed, {failed} failed")
+            stop(proc)
+    print(f"ptf: {passed} passed, {failed} failed in {time.monotonic() - started:.1f} s")
     if rc != 0:
         print(f"PTF FAILED (exit {rc}); target log:\n{(work / 'target.log').read_text()[-4000:]}")
     if rc == 0 and not args.keep:
