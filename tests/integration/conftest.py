@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from lab import Lab, open_lab
+from targets import SwitchProcess, switch_process
 
 from softswitch.launch import PipelineBuild, Target, compile_pipeline, start_softswitch
 
@@ -43,3 +44,29 @@ async def lab(target: Target, build: PipelineBuild) -> AsyncIterator[Lab]:
         peer.drain()
     async with open_lab(target, build.p4info, build.device_config) as lab:
         yield lab
+
+
+# ---- fatflowd tests: the target is $FATFLOW_TARGET (softswitch by default, bmv2) -------------------
+
+
+@pytest.fixture(scope="session")
+def ff_build(tmp_path_factory: pytest.TempPathFactory) -> PipelineBuild:
+    from targets import pipeline_for, target_skip_reason
+
+    reason = target_skip_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    return pipeline_for(tmp_path_factory.mktemp("ffbuild"))
+
+
+@pytest.fixture
+def switch(tmp_path: Path, ff_build: PipelineBuild) -> Iterator[SwitchProcess]:
+    """A fresh target process (ports 1, 2 VMIs; 3 fabric; 4 analyzer)."""
+    with switch_process(tmp_path / "sw1") as sp:
+        yield sp
+
+
+@pytest.fixture
+def switch2(tmp_path: Path, ff_build: PipelineBuild) -> Iterator[SwitchProcess]:
+    with switch_process(tmp_path / "sw2", device_id=2) as sp:
+        yield sp
