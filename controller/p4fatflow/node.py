@@ -108,7 +108,7 @@ class SwitchNode:
             self._task.cancel()
             try:
                 await self._task
-            except BaseException:  # noqa: BLE001 - the task's end is all we wait for
+            except BaseException:
                 pass
 
     # ----------------------------------------------------------------------- SessionListener
@@ -194,7 +194,7 @@ class SwitchNode:
                 cs = e.packet_replication_engine_entry.clone_session_entry
                 if cs.session_id == sid:
                     have = tuple(r.egress_port for r in cs.replicas)
-        except Exception:  # noqa: BLE001 - a target that cannot read one session reports NOT_FOUND this way
+        except Exception:
             have = None
         if have == want:
             return

@@ -146,7 +146,6 @@ async def switch_flows(node: Any) -> dict[Any, tuple[int, int, Any]]:
     """Every flow entry the switch holds: FlowKey -> (packets, bytes, FlowContext), read back over
     P4Runtime (the switch is the source of truth)."""
     from finsy.proto import p4r
-
     from p4fatflow.flowcodec import FlowContext
 
     out: dict[Any, tuple[int, int, Any]] = {}

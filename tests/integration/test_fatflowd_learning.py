@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 from ffd import config_dict, eventually, frame, running_fatflowd, send_paced, switch_flows, write_config
-from targets import SwitchProcess
-
 from p4fatflow.key import Direction, ExcludeList, FlowKey, PacketFields, compile_rules, flow_key
 from p4fatflow.settings import FatflowConfig
+from targets import SwitchProcess
+
 from softswitch.launch import PipelineBuild
 
 VM1, FABRIC = 1, 3
