@@ -15,7 +15,13 @@ first-hit-by-priority; the priorities implement spec 3.3 exactly as the referenc
 4. src+dst-prefix rules, longer local subnet first, then longer remote subnet;
 
 ties (same tier, same lengths) by configuration order. P4Runtime gives a higher priority number
-precedence, so the first rule in that order gets the highest number.
+precedence. The priority of a rule's rows is a function of that rule alone (:func:`rule_priority`),
+so adding or removing a rule never renumbers another row; rows that tie on priority never match
+the same packet (same lengths: equal subnets, one row, or disjoint ones), and the configuration
+order decides only which of two rules with the same match is written.
+
+:class:`TableWrite` is canonical (sorted fields, masked values, "don't care" fields left out), so
+an entry built here and one read back from a switch (p4rt.decode_table_entry) compare equal.
 """
 
 from __future__ import annotations
