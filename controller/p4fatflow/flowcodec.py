@@ -260,6 +260,9 @@ class FlowCodec:
             te += _ld(_TE_COUNTER, b"")
         return p4r.Entity(table_entry=p4r.TableEntry.FromString(te))
 
+    def forward_id(self, index_key: bytes) -> int:
+        return (self._v4 if index_key[0] == 4 else self._v6).ids.forward_id
+
     def is_v4(self, index_key: bytes) -> bool:
         return index_key[0] == 4
 

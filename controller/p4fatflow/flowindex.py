@@ -16,17 +16,22 @@ flows that were not refreshed, and a documented approximation for those that wer
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from collections.abc import Iterator
 
 __all__ = ["FlowIndex"]
 
 
 class FlowIndex:
-    __slots__ = ("_bucket_of", "_buckets", "_heap", "_ints")
+    __slots__ = ("_bucket_of", "_buckets", "_heap", "_ints", "_live")
 
     def __init__(self) -> None:
         self._bucket_of: dict[bytes, int] = {}
-        self._buckets: dict[int, dict[bytes, None]] = {}
+        # Per bucket, keys in the order they were added (first = first to recycle, as the seed's
+        # timer wheel). Removal is lazy: a key whose _bucket_of no longer names this bucket is
+        # stale; _live counts the others, and a deque mostly stale is compacted (amortised O(1)).
+        self._buckets: dict[int, deque[bytes]] = {}
+        self._live: dict[int, int] = {}
         self._heap: list[int] = []
         self._ints: dict[int, int] = {}  # one int object per bucket number, shared by its flows
 
@@ -45,13 +50,15 @@ class FlowIndex:
         if old is not None:
             if old == expires_s:
                 return
-            self._drop_from_bucket(key, old)
+            self.remove(key)
         b = self._ints.setdefault(expires_s, expires_s)
-        bucket = self._buckets.get(b)
-        if bucket is None:
-            bucket = self._buckets[b] = {}
+        dq = self._buckets.get(b)
+        if dq is None:
+            dq = self._buckets[b] = deque()
+            self._live[b] = 0
             heapq.heappush(self._heap, b)
-        bucket[key] = None
+        dq.append(key)
+        self._live[b] += 1
         self._bucket_of[key] = b
 
     def expires(self, key: bytes) -> int | None:
@@ -61,37 +68,47 @@ class FlowIndex:
         b = self._bucket_of.pop(key, None)
         if b is None:
             return False
-        self._drop_from_bucket(key, b)
+        self._unlive(b)
         return True
 
-    def _drop_from_bucket(self, key: bytes, b: int) -> None:
-        bucket = self._buckets[b]
-        del bucket[key]
-        if not bucket:
-            # The heap keeps the number; pop_nearest skips empty buckets lazily.
-            del self._buckets[b]
-            del self._ints[b]
+    def _unlive(self, b: int) -> None:
+        live = self._live[b] - 1
+        if live == 0:
+            del self._buckets[b], self._live[b], self._ints[b]
+            return
+        self._live[b] = live
+        dq = self._buckets[b]
+        if len(dq) > 2 * live + 64:
+            seen: set[bytes] = set()
+            keep: deque[bytes] = deque()
+            for k in dq:
+                if self._bucket_of.get(k) == b and k not in seen:
+                    seen.add(k)
+                    keep.append(k)
+            self._buckets[b] = keep
 
     def pop_nearest(self) -> bytes | None:
-        """Remove and return the flow nearest to expiry (any flow of the earliest bucket)."""
+        """Remove and return the flow nearest to expiry: the first added of the earliest bucket."""
         heap = self._heap
         while heap:
             b = heap[0]
-            bucket = self._buckets.get(b)
-            if not bucket:
+            dq = self._buckets.get(b)
+            if dq is None:
                 heapq.heappop(heap)
                 continue
-            key, _ = bucket.popitem()
-            del self._bucket_of[key]
-            if not bucket:
-                del self._buckets[b]
-                del self._ints[b]
-                heapq.heappop(heap)
-            return key
+            while dq:
+                key = dq.popleft()
+                if self._bucket_of.get(key) == b:
+                    del self._bucket_of[key]
+                    self._unlive(b)
+                    return key
+            # only stale keys were left (cannot happen while _live is right, but stay safe)
+            del self._buckets[b], self._live[b], self._ints[b]
         return None
 
     def clear(self) -> None:
         self._bucket_of.clear()
         self._buckets.clear()
+        self._live.clear()
         self._heap.clear()
         self._ints.clear()

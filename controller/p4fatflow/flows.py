@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -401,6 +402,41 @@ class FlowManager:
                 cd = te.counter_data
                 out.append(FlowRecord(self.switch, k, ctx, cd.packet_count, cd.byte_count, now_ns, reason, self.codec))
         return out
+
+    # ----------------------------------------------------------------------- enrichment
+    async def context_of(self, key: bytes) -> tuple[FlowContext | None, int, int] | None:
+        """(context, packets, bytes) of an installed flow read from the switch; None if absent."""
+        session = self._session
+        if session is None:
+            return None
+        entries = await session.read_all([self.codec.read_entity(key)])
+        for e in entries:
+            te = e.table_entry
+            if self.codec.index_key_of_entry(te) == key:
+                egress = 0
+                if te.action.action.action_id == self.codec.forward_id(key):
+                    egress = int.from_bytes(te.action.action.params[2].value, "big") if len(
+                        te.action.action.params) > 2 else 0
+                ctx = FlowContext.from_metadata(te.metadata, egress_port=egress)
+                return ctx, te.counter_data.packet_count, te.counter_data.byte_count
+        return None
+
+    async def update(self, key: bytes, **changes: object) -> FlowContext | None:
+        """Change an installed flow's context (lifetime, offloaded, mirror, verdict_drop,
+        egress_port, info): one MODIFY of its entry. None if the flow is not installed."""
+        session = self._session
+        got = await self.context_of(key)
+        if session is None or got is None or got[0] is None:
+            return None
+        new = dataclasses.replace(got[0], **changes)  # type: ignore[arg-type]
+        codes = await session.write_wire([self.codec.insert(key, new, modify=True)])
+        if codes[0] != OK:
+            return None
+        if new.lifetime != got[0].lifetime:
+            self.index.add(key, int(time.time()) + new.lifetime)
+        for obs in self.observers:
+            obs("updated", key, new)
+        return new
 
     # ----------------------------------------------------------------------- adoption, flushes
     async def adopt(self) -> tuple[int, int]:

@@ -225,16 +225,19 @@ class SwitchNode:
     def _configure_flows(self, cfg: FatflowConfig, sw: SwitchConfig, state: desired.DesiredState) -> None:
         ft = sw.flowtable
         lifetimes = dict(ft.lifetimes)
+        # Flows learned on a port that mirrors new flows keep being mirrored until an application
+        # offloads them (seed 000's port-mirroring test); without an analyzer nothing is mirrored.
+        mirror = ft.analyzer_port is not None
         defaults: dict[int, PortDefaults] = {}
         views: dict[int, PortView] = {}
         for vp in sw.vmis:
             vmi_id = state.vmi_ids[vp.vmi.name]
-            defaults[vp.vmi.port] = PortDefaults(egress_port=vp.egress_port, mirror=False, lifetimes=lifetimes,
+            defaults[vp.vmi.port] = PortDefaults(egress_port=vp.egress_port, mirror=mirror and vp.mirror_new_flows, lifetimes=lifetimes,
                                                  default_lifetime=ft.default_lifetime)
             views[vp.vmi.port] = PortView(vp.vmi.port, vp.vmi.vrf, vmi_id, compile_rules(vp.vmi.effective_rules()),
                                           ExcludeList(vp.vmi.exclude_list()))
         for fp in sw.fabric_ports:
-            defaults[fp.port] = PortDefaults(egress_port=fp.egress_port, mirror=False, lifetimes=lifetimes,
+            defaults[fp.port] = PortDefaults(egress_port=fp.egress_port, mirror=mirror and fp.mirror_new_flows, lifetimes=lifetimes,
                                              default_lifetime=ft.default_lifetime)
             views[fp.port] = PortView(fp.port, fp.vn.vrf)
         self.flows.port_defaults = defaults
