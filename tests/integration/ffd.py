@@ -50,12 +50,13 @@ def config_dict(switches: list[tuple[str, SwitchProcess, int]], build: PipelineB
                           "digest": {"max_list_size": 64, "max_timeout_ms": 2, "ack_timeout_ms": 1000}}
     ft.update(flowtable or {})
     sws = []
-    for name, target, election in switches:
-        v1: dict[str, Any] = {"name": "vm1", "port": 1, "vn": "blue", "mac": VM1_MAC,
+    for i, (name, target, election) in enumerate(switches):
+        suffix = "" if i == 0 else f"-{name}"  # VMI names are unique in a file
+        v1: dict[str, Any] = {"name": "vm1" + suffix, "port": 1, "vn": "blue", "mac": VM1_MAC,
                               "addresses": ["10.0.0.3", "2001:db8::3"],
                               "rules": DEFAULT_RULES if rules is None else rules}
         v1.update(vm1 or {})
-        v2: dict[str, Any] = {"name": "vm2", "port": 2, "vn": "blue", "mac": VM2_MAC, "addresses": ["10.0.0.4"]}
+        v2: dict[str, Any] = {"name": "vm2" + suffix, "port": 2, "vn": "blue", "mac": VM2_MAC, "addresses": ["10.0.0.4"]}
         v2.update(vm2 or {})
         sws.append({
             "name": name, "address": target.address, "device_id": target.device_id, "election_id": election,
