@@ -105,44 +105,39 @@ class P4RuntimeTest(BaseTest):
         self._readers: list[Any] = []
         self._stream_lock: asyncio.Lock | None = None  # created on the loop
         self.sw: finsy.Switch | None = None
-        try:
-            opts = finsy.SwitchOptions(p4info=Path(test_param("p4info")), p4blob=Path(test_param("config")),
-                                       device_id=self.device_id)
-            sw = finsy.Switch("ptf", str(test_param("grpcaddr")), opts)
-            self.call(sw.__aenter__(), timeout=120)  # the first test may push (compile) the pipeline
-            self.sw = sw
-            leftovers = self._leftovers()
-            if leftovers:
-                logging.warning("switch not clean before %s, wiping: %s", self.id(),
-                                "; ".join(describe(e) for e in leftovers))
-                self._wipe()
-            for coro in (self._read_digests(), self._read_idle(), self._read_packets()):
-                self._readers.append(asyncio.run_coroutine_threadsafe(coro, self._loop))
-            if self.digest_names:
-                self.insert([finsy.P4DigestEntry(name, max_list_size=1, max_timeout_ns=0,
-                                                 ack_timeout_ns=self.digest_ack_timeout_ns)
-                             for name in self.digest_names])
-            self.dataplane.flush()
-        except BaseException:
-            self._teardown_quietly()
-            raise
+        # A cleanup, not tearDown: it also runs when a subclass's setUp fails half-way.
+        self.addCleanup(self._finish)
+        opts = finsy.SwitchOptions(p4info=Path(test_param("p4info")), p4blob=Path(test_param("config")),
+                                   device_id=self.device_id)
+        sw = finsy.Switch("ptf", str(test_param("grpcaddr")), opts)
+        self.call(sw.__aenter__(), timeout=120)  # the first test may push (compile) the pipeline
+        self.sw = sw
+        # The previous test's session may still be primary for a moment (its stream is closing):
+        # writes need this one to be primary.
+        self.wait_for(lambda: sw.is_primary, 10, "this client to become the primary controller")
+        leftovers = self._leftovers()
+        if leftovers:
+            logging.warning("switch not clean before %s, wiping: %s", self.id(),
+                            "; ".join(describe(e) for e in leftovers))
+            self._wipe()
+        for coro in (self._read_digests(), self._read_idle(), self._read_packets()):
+            self._readers.append(asyncio.run_coroutine_threadsafe(coro, self._loop))
+        if self.digest_names:
+            self.insert([finsy.P4DigestEntry(name, max_list_size=1, max_timeout_ns=0,
+                                             ack_timeout_ns=self.digest_ack_timeout_ns)
+                         for name in self.digest_names])
+        self.dataplane.flush()
 
-    def tearDown(self) -> None:
+    def _finish(self) -> None:
         try:
             self._undo()
         finally:
             self._disconnect()
-            super().tearDown()
 
     # -- plumbing ------------------------------------------------------------------------------
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
         """Run a coroutine on the client's event loop and wait for its result."""
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
-
-    def _teardown_quietly(self) -> None:
-        with contextlib.suppress(Exception):
-            self._undo()
-        self._disconnect()
 
     def _disconnect(self) -> None:
         for r in self._readers:
