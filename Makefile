@@ -41,8 +41,8 @@ test: $(STAMP) ## Run the whole suite: pytest, then the PTF suite (root only)
 test-unit: $(STAMP) ## Only the fast unit tests (no processes started)
 	@$(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
 
-test-ptf: $(STAMP) ## The PTF suite over veth pairs (needs root; says so otherwise)
-	@bash ptf_tests/run.sh "$(PY)"
+test-ptf: $(STAMP) ## The PTF suite over veth pairs (root; TARGET=bmv2 for simple_switch_grpc, PTF_TESTS=<modules>)
+	@$(if $(TARGET),FATFLOW_PTF_TARGET=$(TARGET) )bash ptf_tests/run.sh "$(PY)" $(PTF_TESTS)
 
 demo: $(STAMP) ## Softswitch + pipeline + fat-flow config + traffic: flows vs fat flows
 	@$(PY) -m examples.demo

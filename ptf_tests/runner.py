@@ -1,12 +1,15 @@
 """Run the PTF suite over veth pairs in a private network namespace (root only).
 
-    python ptf_tests/runner.py [--target softswitch|bmv2] [--keep] [PTF test names...]
+    python ptf_tests/runner.py [--target softswitch|bmv2] [--keep] [--p4 PROGRAM] [PTF test names...]
 
 Creates a network namespace with one veth pair per switch port (``vethN`` for the switch,
 ``vethNp`` for PTF), starts the target on the switch ends, runs ``ptf`` on the other ends,
 and removes everything afterwards. ``--target`` defaults to ``$FATFLOW_PTF_TARGET`` or
 softswitch; ``bmv2`` runs ``simple_switch_grpc`` with the JSON that ``make p4`` builds with
-p4c, so the same tests run against both.
+p4c, so the same tests run against both. Test names are PTF's: a module (``parsing``) or
+``module.Class``. Ctrl-C, SIGTERM and SIGHUP stop the target and ptf and remove the namespace;
+namespaces of runs killed outright are removed by the next run. docs/labs.md has the raw
+ptf command line.
 """
 
 from __future__ import annotations
@@ -194,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("runner: PTF needs root (veth pairs, AF_PACKET); SKIPPED", file=sys.stderr)
         return 0
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)  # clean up as on Ctrl-C
     remove_stale_namespaces()
     work = Path(tempfile.mkdtemp(prefix="fatflow-ptf-"))
@@ -223,4 +226,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt as exc:
+        print(f"runner: interrupted ({exc or 'Ctrl-C'}); target, ptf and namespace removed", file=sys.stderr)
+        sys.exit(130)
