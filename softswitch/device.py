@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import re
 import time
 from collections import Counter
@@ -167,6 +168,9 @@ class Device:
         #: tests replace it before commit to get exact timestamps
         self.clock_ns: Callable[[], int] = time.monotonic_ns
         self._pipeline: Any = None
+        #: commit() builds the generated per-program packet path (arch/fastpath.py);
+        #: False: the generic pipeline only (tests compare the two)
+        self.fast_path: bool = os.environ.get("SOFTSWITCH_FAST_PATH", "1") != "0"
 
     @staticmethod
     def compile(source: str, filename: str = "program.p4", include_dirs: Sequence[str] = (),
@@ -213,7 +217,8 @@ class Device:
         """Make ``loaded`` the running program; all table, extern, PRE state is reset."""
         from softswitch.arch.pipeline import Pipeline
 
-        self._pipeline = Pipeline(loaded.compiled, self, clock_ns=self.clock_ns)
+        self._pipeline = Pipeline(loaded.compiled, self, clock_ns=self.clock_ns, arch=loaded.arch,
+                                  fast=self.fast_path)
         for table in loaded.compiled.tables.values():
             # entry insertion times on the same clock as the pipeline's hit times
             table.clock_ns = self.clock_ns

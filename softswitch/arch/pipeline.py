@@ -117,7 +117,8 @@ class Pipeline:
     sessions (read at each use, so P4Runtime updates apply immediately)."""
 
     def __init__(self, compiled: CompiledProgram, pre: Replicas, *,
-                 clock_ns: Callable[[], int] = time.monotonic_ns) -> None:
+                 clock_ns: Callable[[], int] = time.monotonic_ns, arch: Any = None,
+                 fast: bool = True) -> None:
         program = compiled.program
         main = program.main
         if main is None or len(main.args) != 6:
@@ -158,6 +159,12 @@ class Pipeline:
         self.pre = pre
         self.clock_ns = clock_ns
         self.start_ns = clock_ns()
+        #: the generated per-program packet path (arch/fastpath.py), None: generic only
+        self._fast: Callable[[int, bytes, Result], None] | None = None
+        self.fast_path_reason = "no architecture given"
+        if arch is not None and fast:
+            from softswitch.arch.fastpath import build_fast_path
+            self._fast, self.fast_path_reason = build_fast_path(self, arch)
 
     # ---------------------------------------------------------------- helpers
 
@@ -215,8 +222,18 @@ class Pipeline:
     def process(self, port: int, frame: bytes) -> Result:
         """Run one frame received on ``port`` to completion."""
         res = Result()
-        ingress_q: deque[_IngressJob] = deque([_IngressJob(frame, port, None, None, 0)])
-        egress_q: deque[_EgressJob] = deque()
+        if self._fast is not None:
+            try:
+                self._fast(port, frame, res)
+            except V1ModelAssertion as e:
+                log.error("packet dropped: %s", e)
+                res.drops += 1
+                res.errors += 1
+            return res
+        self._drain(deque([_IngressJob(frame, port, None, None, 0)]), deque(), res)
+        return res
+
+    def _drain(self, ingress_q: deque[_IngressJob], egress_q: deque[_EgressJob], res: Result) -> None:
         while ingress_q or egress_q:
             try:
                 if egress_q:
@@ -227,7 +244,27 @@ class Pipeline:
                 log.error("packet dropped: %s", e)
                 res.drops += 1
                 res.errors += 1
-        return res
+
+    # ------------------------------------------------------- fast path fallbacks
+
+    def slow_after_ingress(self, frame: bytes, port: int, std: Struct, meta: Struct, hdr: Any,
+                           ctx: PacketContext, now: int, parsed_bytes: int, payload: bytes,
+                           hdr_bytes: int, res: Result) -> None:
+        """The fast path hands a packet over after its ingress control."""
+        ingress_q: deque[_IngressJob] = deque()
+        egress_q: deque[_EgressJob] = deque()
+        self._post_ingress(_IngressJob(frame, port, None, None, 0), std, meta, hdr, ctx, now, parsed_bytes,
+                           payload, hdr_bytes, ingress_q, egress_q, res)
+        self._drain(ingress_q, egress_q, res)
+
+    def slow_after_egress(self, port: int, hdr: Any, meta: Struct, std: Struct, ctx: PacketContext,
+                          payload: bytes, ingress_length: int, length_reg: int, res: Result) -> None:
+        """The fast path hands a packet over after its egress control."""
+        ingress_q: deque[_IngressJob] = deque()
+        egress_q: deque[_EgressJob] = deque()
+        job = _EgressJob(port, hdr, meta, std, payload, ingress_length, length_reg, 0, ctx.truncate)
+        self._post_egress(job, hdr, meta, std, ctx, length_reg, ingress_q, egress_q, res)
+        self._drain(ingress_q, egress_q, res)
 
     # ---------------------------------------------------------------- ingress
 
@@ -260,10 +297,17 @@ class Pipeline:
         self._run_verify([hdr, meta], ctx)
         ctx.stage = "ingress"
         self._run_ingress_ctl([hdr, meta, std], ctx)
+        self._post_ingress(job, std, meta, hdr, ctx, now, parsed_bytes, payload, self._valid_bytes(hdr),
+                           ingress_q, egress_q, res)
 
+    def _post_ingress(self, job: _IngressJob, std: Struct, meta: Struct, hdr: Any, ctx: PacketContext,
+                      now: int, parsed_bytes: int, payload: bytes, hdr_bytes: int,
+                      ingress_q: deque[_IngressJob], egress_q: deque[_EgressJob], res: Result) -> None:
+        """What simple_switch does after the ingress control (also the fast path's
+        fallback for clones, resubmits and multicast)."""
+        ingress_length = len(job.frame)
         # BMv2's packet-length register: ingress length adjusted by headers made
         # valid / invalid during ingress
-        hdr_bytes = self._valid_bytes(hdr)
         length_reg = max(0, ingress_length + hdr_bytes - parsed_bytes)
         sf = std.fields
         egress_spec = int(sf.get("egress_spec", 0))
@@ -346,6 +390,13 @@ class Pipeline:
         before = job.valid_bytes if job.valid_bytes is not None else self._valid_bytes(hdr)
         self._run_egress_ctl([hdr, meta, std], ctx)
         length_reg = max(0, job.length_reg + self._valid_bytes(hdr) - before)
+        self._post_egress(job, hdr, meta, std, ctx, length_reg, ingress_q, egress_q, res)
+
+    def _post_egress(self, job: _EgressJob, hdr: Any, meta: Struct, std: Struct, ctx: PacketContext,
+                     length_reg: int, ingress_q: deque[_IngressJob], egress_q: deque[_EgressJob],
+                     res: Result) -> None:
+        """What simple_switch does after the egress control (also the fast path's
+        fallback for E2E clones, drops in egress and recirculation)."""
 
         # EGRESS CLONING: headers as they are now, metadata reset except preserved
         if ctx.clone is not None:
