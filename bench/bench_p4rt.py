@@ -11,12 +11,18 @@ and a digest of the 5-tuple on a miss. Measured:
 * finsy's client-side encoding rate (P4TableEntry -> protobuf), which is what a finsy
   controller pays before any byte is sent;
 * a Read of all entries;
-* digest entries delivered per second for frames that miss, sent as fast as the port
-  takes them;
-* forwarding during a big Write: a probe frame every millisecond through the switch,
-  and the longest gap between probe frames coming out (idle vs during the Write).
+* frame ingestion alone: frames that miss, injected in bulk by another process
+  (blocking sends, so the port's queue never runs dry), with no DigestEntry;
+* digest entries delivered per second for the same frames with a DigestEntry
+  (``max_list_size`` 100, ``max_timeout_ns`` 10 ms), lists acked as they arrive;
+* the runtime's digest path alone, in this process: ``DigestQueue.offer`` -> lists ->
+  encoded and serialised StreamMessageResponses (no ports, no pipeline);
+* forwarding: a probe process sends a frame every millisecond on its own port (4,
+  hitting an installed entry, out on port 3) and timestamps the frames coming out; the
+  longest gap is reported for every phase above (and idle).
 
-    python bench/bench_p4rt.py [--entries 100000] [--json]
+    python bench/bench_p4rt.py [--entries 100000] [--digests 20000] [--json]
+    python bench/bench_p4rt.py --switch-repo /tmp/base   # the switch from another tree
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing as mp
 import os
+import socket
 import struct
 import sys
 import tempfile
@@ -39,6 +47,7 @@ from finsy.proto import p4r, p4r_grpc
 from softswitch.device import Device
 from softswitch.launch import Target, start_softswitch
 from softswitch.p4info import build_p4info
+from softswitch.runtime.digests import DigestQueue
 
 PROGRAM = r"""
 #include <core.p4>
@@ -97,6 +106,74 @@ def frame(t: tuple[int, int, int, int, int]) -> bytes:
     return eth + ip + struct.pack("!HH", sport, dport) + bytes(16)
 
 
+def probe_main(send_path: str, recv_path: str, ready: Any, stop: Any, out: Any) -> None:
+    """Probe process: a frame hitting entry 0 into ``send_path`` every millisecond,
+    and the arrival time (time.monotonic, shared by all processes) of every frame out
+    of the switch at ``recv_path`` (bound here)."""
+    rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    rx.bind(recv_path)
+    rx.setblocking(False)
+    tx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    tx.setblocking(False)
+    probe = frame(five_tuple(0))
+    arrivals: list[float] = []
+    while not stop.is_set():
+        try:
+            tx.sendto(probe, send_path)
+        except OSError:  # the port's queue is full: the next probe goes a ms later
+            pass
+        time.sleep(0.001)
+        while True:
+            try:
+                rx.recv(65536)
+            except BlockingIOError:
+                break
+            arrivals.append(time.monotonic())
+            ready.set()
+    out.put(arrivals)
+
+
+def inject_main(send_path: str, frames: list[bytes], out: Any) -> None:
+    """Injector process: ``frames`` into the switch's port as fast as it takes them
+    (blocking sends wait for room in the port's queue); (start, end) monotonic."""
+    tx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    t0 = time.monotonic()
+    for f in frames:
+        tx.sendto(f, send_path)
+    out.put((t0, time.monotonic()))
+
+
+def longest_gap(arrivals: list[float], start: float, end: float) -> float:
+    """Longest interval without a forwarded probe frame within [start, end], ending
+    at the first arrival after ``end`` if forwarding was stalled then."""
+    points = [start] + [a for a in arrivals if start < a <= end]
+    after = [a for a in arrivals if a > end]
+    points.append(after[0] if after else end)
+    return max(b - a for a, b in zip(points, points[1:], strict=False))
+
+
+async def runtime_digest_rate(n: int) -> float:
+    """Digest entries/s through DigestQueue alone: offer, lists of 100, encoding, the
+    serialisation gRPC does; no ports, no pipeline, no stream."""
+    sent: list[bytes] = []
+
+    def send(msg: p4r.StreamMessageResponse) -> bool:
+        sent.append(msg.SerializeToString())
+        return True
+
+    q = DigestQueue(send)
+    cfg = p4r.DigestEntry.Config(max_list_size=100, max_timeout_ns=10_000_000, ack_timeout_ns=10**10)
+    q.configure(1, (32, 32, 8, 16, 16), cfg)
+    data = [five_tuple(20_000_000 + i) for i in range(n)]
+    t0 = time.perf_counter()
+    for d in data:
+        q.offer(1, d)
+    q.flush(1)
+    elapsed = time.perf_counter() - t0
+    q.close()
+    return n / elapsed
+
+
 class Bench:
     def __init__(self, target: Target, info: Any) -> None:
         self.target = target
@@ -108,6 +185,42 @@ class Bench:
         self.fwd_id = next(a.preamble.id for a in info.actions if a.preamble.name.endswith(".fwd"))
         self.digest_id = info.digests[0].preamble.id
         self.inbox: asyncio.Queue[p4r.StreamMessageResponse] = asyncio.Queue()
+        #: (phase, start, end) on time.monotonic
+        self.phases: list[tuple[str, float, float]] = []
+        self.mp = mp.get_context("spawn")
+
+    async def phase(self, name: str, coro: Any) -> Any:
+        t0 = time.monotonic()
+        try:
+            return await coro
+        finally:
+            self.phases.append((name, t0, time.monotonic()))
+
+    def start_probe(self) -> None:
+        out = self.target.peers.pop(3)
+        out.close()  # the probe process binds port 3's far end
+        self.probe_stop = self.mp.Event()
+        self.probe_out = self.mp.Queue()
+        ready = self.mp.Event()
+        self.probe = self.mp.Process(target=probe_main, args=(
+            self.target.peers[4].path, out.peer_path, ready, self.probe_stop, self.probe_out))
+        self.probe.start()
+        if not ready.wait(60):
+            raise RuntimeError("the probe process got no frame back from the switch")
+
+    def stop_probe(self) -> list[float]:
+        self.probe_stop.set()
+        arrivals: list[float] = self.probe_out.get(timeout=30)
+        self.probe.join()
+        return arrivals
+
+    async def inject(self, frames: list[bytes]) -> tuple[float, float]:
+        out = self.mp.Queue()
+        p = self.mp.Process(target=inject_main, args=(self.target.peers[1].path, frames, out))
+        p.start()
+        res: tuple[float, float] = await asyncio.to_thread(out.get)
+        await asyncio.to_thread(p.join)
+        return res
 
     async def connect(self, source: str) -> None:
         self.stream = self.stub.StreamChannel()
@@ -189,30 +302,21 @@ class Bench:
             n += len(resp.entities)
         return n, time.perf_counter() - t0
 
+    async def ingest(self, n: int) -> float:
+        """Frames/s the switch takes in through its port (misses, no DigestEntry)."""
+        t0, t1 = await self.inject([frame(five_tuple(30_000_000 + i)) for i in range(n)])
+        return n / (t1 - t0)
+
     async def digests(self, n: int) -> tuple[int, float]:
         de = p4r.Update(type=p4r.Update.INSERT)
         de.entity.digest_entry.digest_id = self.digest_id
         c = de.entity.digest_entry.config
         c.max_list_size, c.max_timeout_ns, c.ack_timeout_ns = 100, 10_000_000, 10 * 10**9
         await self.stub.Write(self.request([de]))
-        peer = self.target.peers[1]
-        peer.sock.setblocking(False)
         frames = [frame(five_tuple(10_000_000 + i)) for i in range(n)]
         got = 0
-
-        async def send() -> None:
-            for i, f in enumerate(frames):
-                while True:
-                    try:
-                        peer.send(f)
-                        break
-                    except (BlockingIOError, OSError):  # the port's queue is full
-                        await asyncio.sleep(0.0005)
-                if i % 50 == 49:
-                    await asyncio.sleep(0)
-
         t0 = time.perf_counter()
-        sender = asyncio.create_task(send())
+        sender = asyncio.create_task(self.inject(frames))
         while got < n:
             try:
                 m = await asyncio.wait_for(self.inbox.get(), 5)
@@ -228,52 +332,40 @@ class Bench:
         await sender
         return got, elapsed
 
-    async def probe_gaps(self, during: asyncio.Task[Any] | None, seconds: float) -> float:
-        """Longest gap (s) between probe frames forwarded while ``during`` runs (or for
-        ``seconds``). Probes hit the installed entry 0 and leave on port 3."""
-        out = self.target.peers[3]
-        out.sock.setblocking(False)
-        probe = frame(five_tuple(0))
-        stop = time.perf_counter() + seconds
-        last = None
-        gap = 0.0
-        while (during is not None and not during.done()) or (during is None and time.perf_counter() < stop):
-            self.target.peers[1].send(probe)
-            await asyncio.sleep(0.001)
-            while True:
-                try:
-                    out.sock.recv(65536)
-                except BlockingIOError:
-                    break
-                now = time.perf_counter()
-                if last is not None:
-                    gap = max(gap, now - last)
-                last = now
-        return gap
-
-
 async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     src = workdir / "flows.p4"
     src.write_text(PROGRAM)
     loaded = Device.compile(PROGRAM, str(src))
     info = build_p4info(loaded.ir)
-    with start_softswitch(workdir, ports=(1, 2, 3)) as target:
+    if args.switch_repo:
+        os.environ["PYTHONPATH"] = str(Path(args.switch_repo).resolve())
+    with start_softswitch(workdir, ports=(1, 2, 3, 4)) as target:
+        target.peers.pop(2).close()  # misses leave on port 2: nobody listens, dropped at once
         b = Bench(target, info)
         await b.connect(PROGRAM)
         n = max(args.entries, 40_000)  # 20,000 go to the unbatched runs
         res: dict[str, Any] = {"entries": n}
         res["finsy_encode_per_s"] = b.finsy_encode_rate(min(n, 20_000))
-        res["insert_batch1000_per_s"] = await b.insert_batched(0, n // 2, 1000)
-        res["probe_gap_idle_ms"] = 1000 * await b.probe_gaps(None, 1.0)
-        write = asyncio.create_task(b.insert_batched(n // 2, n // 2 - 20_000, 100))
-        res["probe_gap_during_write_ms"] = 1000 * await b.probe_gaps(write, 0)
-        res["insert_batch100_per_s"] = await write
-        res["insert_unbatched_1_in_flight_per_s"] = await b.insert_unbatched(n - 20_000, 5_000, 1)
-        res["insert_unbatched_32_in_flight_per_s"] = await b.insert_unbatched(n - 15_000, 15_000, 32)
-        count, secs = await b.read_all()
+        res["runtime_digest_per_s"] = await runtime_digest_rate(args.digests)
+        await b.insert_batched(0, 1, 1)  # entry 0: what the probes hit
+        b.start_probe()
+        await b.phase("idle", asyncio.sleep(1.0))
+        res["insert_batch1000_per_s"] = await b.phase("insert_batch1000", b.insert_batched(1, n // 2 - 1, 1000))
+        res["insert_batch100_per_s"] = await b.phase("insert_batch100",
+                                                     b.insert_batched(n // 2, n // 2 - 20_000, 100))
+        res["insert_unbatched_1_in_flight_per_s"] = await b.phase(
+            "insert_unbatched_1", b.insert_unbatched(n - 20_000, 5_000, 1))
+        res["insert_unbatched_32_in_flight_per_s"] = await b.phase(
+            "insert_unbatched_32", b.insert_unbatched(n - 15_000, 15_000, 32))
+        count, secs = await b.phase("read", b.read_all())
         res["read_entries"], res["read_s"] = count, secs
-        got, secs = await b.digests(args.digests)
+        res["ingest_frames_per_s"] = await b.phase("ingest", b.ingest(args.digests))
+        got, secs = await b.phase("digests", b.digests(args.digests))
         res["digest_entries"], res["digest_per_s"] = got, got / secs
+        await asyncio.sleep(0.2)
+        arrivals = b.stop_probe()
+        res["gap_ms"] = {name: round(1000 * longest_gap(arrivals, t0, t1), 1) for name, t0, t1 in b.phases}
+        res["probe_frames"] = len(arrivals)
         b.reader.cancel()
         b.stream.cancel()
         await b.channel.close()
@@ -285,6 +377,8 @@ def main() -> int:
     ap.add_argument("--entries", type=int, default=100_000)
     ap.add_argument("--digests", type=int, default=20_000)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--switch-repo", default=None, metavar="DIR",
+                    help="run the switch from this source tree (PYTHONPATH), e.g. a baseline worktree")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench_p4rt_") as tmp:
         res = asyncio.run(run(args, Path(tmp)))
@@ -302,8 +396,9 @@ def main() -> int:
     print(f"{'finsy P4TableEntry encode':34s} {res['finsy_encode_per_s']:10,.0f}/s  (client side only)")
     print(f"{'Read of all entries':34s} {res['read_entries']:10,} in {res['read_s']:.2f} s  "
           f"goal 100,000 in <= 2 s: {'MET' if res['read_entries'] >= 100_000 and res['read_s'] <= 2 else 'NOT MET'}")
-    print(f"{'longest forwarding gap':34s} idle {res['probe_gap_idle_ms']:.1f} ms, "
-          f"during a batched Write {res['probe_gap_during_write_ms']:.1f} ms")
+    print(f"{'frames taken in, no digest':34s} {res['ingest_frames_per_s']:10,.0f}/s  (port + pipeline)")
+    print(f"{'runtime digest path alone':34s} {res['runtime_digest_per_s']:10,.0f}/s  (in-process, no ports)")
+    print("longest forwarding gap (ms):       " + ", ".join(f"{k} {v}" for k, v in res["gap_ms"].items()))
     return 0
 
 
