@@ -27,6 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from finsy.proto import p4r
 
@@ -38,7 +39,7 @@ from p4fatflow.policy import DefaultPolicy, NewFlow, Policy, PortDefaults
 from p4fatflow.records import FlowRecord, Reason, RecordBus
 from p4fatflow.session import OK, SwitchSession, WriteError
 
-__all__ = ["FlowSettings", "FlowStats", "FlowManager"]
+__all__ = ["FlowSettings", "FlowStats", "FlowManager", "FlowSnapshot"]
 
 log = logging.getLogger("p4fatflow.flows")
 
@@ -70,7 +71,18 @@ class FlowStats:
     capacity_drops: int = 0
     lifetime0: int = 0
     adopted: int = 0
+    preinstalled: int = 0  # installed through the API before their first packet
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
+
+
+class FlowSnapshot(NamedTuple):
+    """One flow entry as read back from the switch (FlowManager.snapshot)."""
+
+    index_key: bytes
+    context: FlowContext | None
+    packets: int
+    bytes: int
+    idle_ns: int | None  # time since the last hit, when the switch reports it
 
 
 class FlowManager:
@@ -437,6 +449,116 @@ class FlowManager:
         for obs in self.observers:
             obs("updated", key, new)
         return new
+
+    # ----------------------------------------------------------------------- API support
+    # Batched forms of context_of/update, pre-install and a snapshot with counters, for the
+    # fatflowd API (p4fatflow.api); this layer still knows nothing of who asks.
+    def _entry_context(self, key: bytes, te: p4r.TableEntry) -> FlowContext | None:
+        egress = 0
+        if te.action.action.action_id == self.codec.forward_id(key) and len(te.action.action.params) > 2:
+            egress = int.from_bytes(te.action.action.params[2].value, "big")
+        return FlowContext.from_metadata(te.metadata, egress_port=egress)
+
+    async def contexts(self, keys: Sequence[bytes]) -> dict[bytes, tuple[FlowContext | None, int, int]]:
+        """context_of for many flows (one Read per 1000); flows not on the switch are left out."""
+        session = self._session
+        out: dict[bytes, tuple[FlowContext | None, int, int]] = {}
+        if session is None:
+            return out
+        for i in range(0, len(keys), _READ_CHUNK):
+            for e in await session.read_all([self.codec.read_entity(k) for k in keys[i:i + _READ_CHUNK]]):
+                te = e.table_entry
+                k = self.codec.index_key_of_entry(te)
+                if k is not None:
+                    out[k] = (self._entry_context(k, te), te.counter_data.packet_count, te.counter_data.byte_count)
+        return out
+
+    async def update_many(self, changes: Sequence[tuple[bytes, Mapping[str, object]]], *,
+                          known: Mapping[bytes, FlowContext] | None = None) -> list[FlowContext | None]:
+        """update() for many flows: one Read of the contexts not in ``known`` (the caller's copy of
+        contexts this layer reported) and one Write of MODIFYs. None for a flow not installed (or
+        whose MODIFY failed), in order."""
+        session = self._session
+        if session is None or not changes:
+            return [None] * len(changes)
+        known = known or {}
+        missing = [k for k, _ in changes if k not in known]
+        read = await self.contexts(missing) if missing else {}
+        news: list[FlowContext | None] = []
+        wires: list[bytes] = []
+        for k, ch in changes:
+            old: FlowContext | None = known.get(k)
+            if old is None:
+                got = read.get(k)
+                old = got[0] if got is not None else None
+            if old is None:
+                news.append(None)
+                continue
+            new = dataclasses.replace(old, **ch)  # type: ignore[arg-type]
+            news.append(new)
+            wires.append(self.codec.insert(k, new, modify=True))
+        codes = iter(await session.write_wire(wires)) if wires else iter(())
+        now_s = int(time.time())
+        out: list[FlowContext | None] = []
+        for (k, ch), done in zip(changes, news, strict=True):
+            if done is None:
+                out.append(None)
+                continue
+            if next(codes) != OK:
+                out.append(None)
+                continue
+            if "lifetime" in ch:
+                self.index.add(k, now_s + done.lifetime)
+            for obs in self.observers:
+                obs("updated", k, done)
+            out.append(done)
+        return out
+
+    async def preinstall(self, key: bytes, ctx: FlowContext) -> bool:
+        """Install a flow before its first packet with the given context (recycling the flow nearest
+        to expiry at max_flows); observers see it "created". False if the switch refused it."""
+        session = self._session
+        if session is None:
+            return False
+        if key in self.index:
+            return await self.update_many([(key, dataclasses.asdict(ctx))]) != [None]
+        victims = []
+        if len(self.index) + len(self._pending) >= self.settings.max_flows:
+            victim = self.index.pop_nearest()
+            if victim is not None:
+                victims.append(victim)
+        recycled = await self._records_of(session, victims, Reason.RECYCLED) if victims else []
+        codes = await session.write_wire([*(self.codec.delete(v) for v in victims), self.codec.insert(key, ctx)])
+        self.stats.recycles += len(victims)
+        self.records.publish(recycled)
+        if codes[-1] not in (OK, _ALREADY_EXISTS):
+            self.stats.insert_errors += 1
+            return False
+        self.index.add(key, int(time.time()) + ctx.lifetime)
+        self.stats.setups += 1
+        self.stats.preinstalled += 1
+        for obs in self.observers:
+            obs("created", key, ctx)
+        return True
+
+    async def snapshot(self) -> list[FlowSnapshot]:
+        """Every flow entry the switch holds, with its context, counters and idle time (one Read)."""
+        session = self._session
+        if session is None:
+            return []
+        entities = [p4r.Entity(table_entry=p4r.TableEntry(table_id=t, counter_data=p4r.CounterData(),
+                                                          time_since_last_hit=p4r.TableEntry.IdleTimeout()))
+                    for t in self.codec.profile.flow_table_ids]
+        out: list[FlowSnapshot] = []
+        async for e in session.read(entities):
+            te = e.table_entry
+            k = self.codec.index_key_of_entry(te)
+            if k is None:
+                continue
+            idle = te.time_since_last_hit.elapsed_ns if te.HasField("time_since_last_hit") else None
+            out.append(FlowSnapshot(k, self._entry_context(k, te), te.counter_data.packet_count,
+                                    te.counter_data.byte_count, idle))
+        return out
 
     # ----------------------------------------------------------------------- adoption, flushes
     async def adopt(self) -> tuple[int, int]:
