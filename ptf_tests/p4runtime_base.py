@@ -56,11 +56,16 @@ def test_param(name: str) -> Any:
     return params[name]
 
 
-def describe(entity: Any) -> str:
-    """A one-line description of a finsy entity for failure messages."""
+def describe(entity: Any, schema: Any = None) -> str:
+    """A one-line description of a finsy entity for failure messages (P4Info-aware with ``schema``)."""
     if isinstance(entity, finsy.P4TableEntry):
-        match = dict(entity.match) if entity.match is not None else {}
-        shown = {k: (f"{v[0]:#x}&&&{v[1]:#x}" if isinstance(v, tuple) else v) for k, v in match.items()}
+        shown: Any
+        try:
+            shown = entity.match_str(schema) if schema is not None else None
+        except Exception:
+            shown = None
+        if shown is None:
+            shown = dict(entity.match) if entity.match is not None else {}
         act = entity.action
         action = "" if act is None else f" -> {getattr(act, 'name', act)}{dict(getattr(act, 'args', {}) or {})}"
         prio = f" priority {entity.priority}" if entity.priority else ""
@@ -118,7 +123,7 @@ class P4RuntimeTest(BaseTest):
         leftovers = self._leftovers()
         if leftovers:
             logging.warning("switch not clean before %s, wiping: %s", self.id(),
-                            "; ".join(describe(e) for e in leftovers))
+                            "; ".join(describe(e, self.sw.p4info) for e in leftovers))
             self._wipe()
         for coro in (self._read_digests(), self._read_idle(), self._read_packets()):
             self._readers.append(asyncio.run_coroutine_threadsafe(coro, self._loop))
@@ -167,11 +172,11 @@ class P4RuntimeTest(BaseTest):
             try:
                 self.call(self.sw.delete([entity]))
             except finsy.P4ClientError as exc:
-                problems.append(f"could not delete {describe(entity)}: {exc.code.name} {exc.message}")
+                problems.append(f"could not delete {describe(entity, self.sw.p4info)}: {exc.code.name} {exc.message}")
         leftovers = self._leftovers()
         if leftovers:
             problems.append("left on the switch after the test's own deletes: "
-                            + "; ".join(describe(e) for e in leftovers))
+                            + "; ".join(describe(e, self.sw.p4info) for e in leftovers))
             self._wipe()
         if problems:
             raise AssertionError("tearDown: " + "\n  ".join(problems))
@@ -231,29 +236,34 @@ class P4RuntimeTest(BaseTest):
         try:
             self.call(method(entities))
         except finsy.P4ClientError as exc:
-            raise self.failureException(self.write_error_text(op, entities, exc)) from None
+            raise self.failureException(self.write_error_text(op, entities, exc, self.sw.p4info)) from None
 
     @staticmethod
-    def write_error_text(op: str, entities: Sequence[Any], exc: finsy.P4ClientError) -> str:
+    def write_error_text(op: str, entities: Sequence[Any], exc: finsy.P4ClientError, schema: Any = None) -> str:
         """A failed batch, update by update: which of the updates failed, with what code and why."""
         if not exc.details:
             return (f"P4Runtime Write ({op}, {len(entities)} update(s)) failed: {exc.code.name}: {exc.message}\n"
-                    + "\n".join(f"  [{i}] {describe(e)}" for i, e in enumerate(entities)))
+                    + "\n".join(f"  [{i}] {describe(e, schema)}" for i, e in enumerate(entities)))
         lines = [f"P4Runtime Write ({op}) failed for {len(exc.details)} of {len(entities)} update(s):"]
         for i, err in sorted(exc.details.items()):
-            what = describe(entities[i]) if i < len(entities) else f"update {i}"
+            what = describe(entities[i], schema) if i < len(entities) else f"update {i}"
             lines.append(f"  [{i}] {op} {what}: {err.canonical_code.name}: {err.message}")
         return "\n".join(lines)
 
     def insert(self, entities: Any) -> None:
         """Insert entities (one batch); each is deleted again in tearDown."""
         ents = _ent_list(entities)
+        assert self.sw is not None
         try:
-            self._write("INSERT", ents)
-        except BaseException:
-            # A partly applied batch: track what did get in, so that tearDown removes it.
-            self._written += [e for e in ents if self._exists(e)]
-            raise
+            self.call(self.sw.insert(ents))
+        except finsy.P4ClientError as exc:
+            # Track what did get in, so that the cleanup removes it: the updates without an
+            # error detail, or (no details at all) what a read finds.
+            if exc.details:
+                self._written += [e for i, e in enumerate(ents) if i not in exc.details]
+            else:
+                self._written += [e for e in ents if self._exists(e)]
+            raise self.failureException(self.write_error_text("INSERT", ents, exc, self.sw.p4info)) from None
         self._written += ents
 
     def _exists(self, entity: Any) -> bool:
