@@ -248,7 +248,7 @@ class FlatGen(FrameGen):
             loc = self.scope[s.name]
             if s.init is None:
                 return self.names.zero_lines(loc, s.type, ind)
-            return self.assign_expr(ir.VarRef(s.name, s.type, s.pos), s.init, ind)
+            return self.assign_expr(ir.VarRef(s.pos, s.type, s.name), s.init, ind)
         if isinstance(s, ir.Exit):
             return [ind + "raise _Exit()"]
         if isinstance(s, ir.Switch):
