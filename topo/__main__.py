@@ -1,0 +1,5 @@
+import sys
+
+from topo.cli import main
+
+sys.exit(main())
