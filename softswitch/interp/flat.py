@@ -29,16 +29,16 @@ arguments inside expressions, parser loops, ``lookahead`` of a header.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from softswitch import ir
-from softswitch.interp.api import Architecture
-from softswitch.interp.codegen import FrameGen, ProgramEnv, _may_alias, collect_vardecls, width_of
-from softswitch.interp.compiler import Compiled, _cp_name
-from softswitch.interp.flatloc import BLoc, FlatUnsupported, HLoc, Loc, Names, SLoc, zero_lit
-from softswitch.interp.ops import base_env
+from softswitch.interp.codegen import FrameGen, _may_alias, collect_vardecls
+from softswitch.interp.flatloc import BLoc, FlatUnsupported, HLoc, Loc, SLoc, zero_lit
 
-__all__ = ["FlatBuilder", "FlatUnsupported"]
+if TYPE_CHECKING:
+    from softswitch.interp.flatblocks import FlatBuilder
+
+__all__ = ["FlatGen", "FlatUnsupported"]
 
 _COMPOUND = (ir.HeaderT, ir.StructT, ir.HeaderUnionT, ir.StackT, ir.TupleT)
 
@@ -202,7 +202,7 @@ class FlatGen(FrameGen):
         """``lv = rhs`` (compound values copied location to location when possible)."""
         if isinstance(rhs.type, _COMPOUND) and not isinstance(lv, ir.DontCare):
             dst = self.loc(lv)
-            if isinstance(rhs, (ir.VarRef, ir.Member)) and not isinstance(rhs, ir.Member) or (
+            if (isinstance(rhs, (ir.VarRef, ir.Member)) and not isinstance(rhs, ir.Member)) or (
                     isinstance(rhs, ir.Member) and not isinstance(rhs.expr, ir.TableApply)):
                 return self.names.copy_lines(dst, self.loc(rhs), ind)
             if isinstance(rhs, ir.StructExpr) and isinstance(dst, (SLoc, HLoc)):
@@ -266,7 +266,7 @@ class FlatGen(FrameGen):
         if isinstance(e, ir.TableApply):
             return self.table_apply(e, ind)
         if isinstance(e, ir.ActionCall):
-            adecl, path, scope = self.fb.action_decl(self.blk, e.action, e.top_level, e.pos)
+            adecl, _, scope = self.fb.action_decl(self.blk, e.action, e.top_level, e.pos)
             return self.inline_routine(e.args, adecl.params, adecl.body.stmts, scope, ind)
         if isinstance(e, ir.SubApply):
             return self.fb.sub_apply(self, e, ind)

@@ -165,9 +165,9 @@ class FlatPackets:
                     f"{ind}    _ob += {total}"]
         out = [f"{ind}if {loc.valid}:"]
         for n, ft in t.fields:
-            w = loc.vlen if isinstance(ft, ir.VarbitT) else str(_fwidth(ft))
-            out += [f"{ind}    _oa = (_oa << {w}) | ({loc.fields[n]} & ((1 << {w}) - 1))",
-                    f"{ind}    _ob += {w}"]
+            ws = loc.vlen if isinstance(ft, ir.VarbitT) else str(_fwidth(ft))
+            out += [f"{ind}    _oa = (_oa << {ws}) | ({loc.fields[n]} & ((1 << {ws}) - 1))",
+                    f"{ind}    _ob += {ws}"]
         return out
 
     # ------------------------------------------------------------ parser states
@@ -232,5 +232,5 @@ class FlatPackets:
             out += [f"{ind}{kw} {' and '.join(conds)}:", *body]
             kw = "elif"
         if kw == "if":
-            return out + [f"{ind}raise _Reject('NoMatch')"]
-        return out + [f"{ind}else:", f"{ind}    raise _Reject('NoMatch')"]
+            return [*out, f"{ind}raise _Reject('NoMatch')"]
+        return [*out, f"{ind}else:", f"{ind}    raise _Reject('NoMatch')"]

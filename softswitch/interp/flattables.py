@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from softswitch import ir
 from softswitch.interp.codegen import width_of
 from softswitch.interp.compiler import _cp_name
-from softswitch.interp.flatloc import FlatUnsupported
+from softswitch.interp.flatloc import FlatUnsupported, Loc
 
 if TYPE_CHECKING:
     from softswitch.interp.flat import FlatGen
@@ -72,7 +72,7 @@ class FlatTables:
         g.applied[id(e)] = (hit, run)
         return out
 
-    def _action(self, g: FlatGen, adecl: ir.ActionDecl, scope: dict[str, object], en: str,
+    def _action(self, g: FlatGen, adecl: ir.ActionDecl, scope: dict[str, Loc], en: str,
                 ind: str) -> list[str]:
         """The action's parameters bound from the entry's data, then its body."""
         names = self.fb.names

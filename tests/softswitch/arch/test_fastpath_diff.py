@@ -58,7 +58,7 @@ def state(dev: Device) -> Any:
         tables[name] = ([(e.matches, e.priority, e.action, e.args, e.packets, e.bytes,
                           None if e.is_const else e.last_hit_ns)  # const: stamped at compile time
                          for e in t.entries()], (d.action, d.args, d.packets, d.bytes))
-    inst = {}
+    inst: dict[str, Any] = {}
     for name, o in c.instances.items():
         if isinstance(o, CounterArray):
             inst[name] = (list(o.packets), list(o.bytes))
@@ -125,7 +125,7 @@ def test_stf_fast_equals_generic(name: str) -> None:
 
 def test_fatflow_fast_equals_generic(monkeypatch: pytest.MonkeyPatch) -> None:
     sys.path.insert(0, str(REPO / "bench"))
-    import bench_pipeline as bp  # noqa: PLC0415
+    import bench_pipeline as bp  # type: ignore[import-not-found]
 
     benches = []
     for fast in ("1", "0"):
@@ -146,7 +146,7 @@ def test_fatflow_fast_equals_generic(monkeypatch: pytest.MonkeyPatch) -> None:
         b2 = bytearray(f)
         b2[rng.randrange(14, len(b2))] ^= 1 << rng.randrange(8)
         extra.append(bytes(b2))
-    for k, b in enumerate(benches):
+    for b in benches:
         bp.learn(b, hits)
         for f in hits + misses + extra:
             b.dev.receive(1, f)
