@@ -76,3 +76,24 @@ shell: $(STAMP) ## p4runtime-shell (own venv) on GRPC_ADDR (default 127.0.0.1:95
 
 clean: ## Remove build outputs (not the venvs)
 	rm -rf $(BUILD) .pytest_cache .mypy_cache .ruff_cache
+
+# ---- labs (docs/labs.md): a network-namespace lab generated from a fatflowd configuration
+CONFIG       ?= examples/lab.yaml
+TARGET       ?= softswitch
+LAB_DIR      ?= $(BUILD)/lab
+LAB_TOOLS    := ip:iproute2 ethtool:ethtool ping:iputils-ping iperf3:iperf3 dig:dnsutils curl:curl
+.PHONY: lab lab-down
+
+lab: $(STAMP) ## Lab from CONFIG (examples/lab.yaml) on TARGET (softswitch|bmv2) in the background
+	@missing=""; for t in $(LAB_TOOLS); do command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "lab: apt-get install$$missing"; apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	  else echo "lab: missing packages:$$missing"; fi; fi
+	@if [ "$(TARGET)" = bmv2 ]; then test -f $(BUILD)/fatflow.json || $(MAKE) --no-print-directory p4; \
+	 else test -f $(BUILD)/fatflow.p4 -a -f $(BUILD)/fatflow.p4info.txtpb || $(MAKE) --no-print-directory p4; fi
+	@$(PY) -m topo up $(CONFIG) --target $(TARGET) --run-dir $(LAB_DIR)
+
+lab-down: $(STAMP) ## Remove the lab (its processes, namespaces, veths), also after a crash
+	@$(PY) -m topo down --run-dir $(LAB_DIR)

@@ -94,11 +94,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "flows":
             from topo.flows import format_flows, read_flows
 
-            found = lab.read_state(args.run_dir.resolve())
-            if found is None:
+            running = lab.read_state(args.run_dir.resolve())
+            if running is None:
                 print(f"topo: no lab in {args.run_dir}", file=sys.stderr)
                 return 1
-            print(format_flows(read_flows(found.address, found.device_id, Path(found.p4info), found.cpu_port)))
+            print(format_flows(read_flows(running.address, running.device_id, Path(running.p4info),
+                                          running.cpu_port)))
             return 0
     except ConfigFileError as exc:
         print(f"topo: invalid configuration:\n{exc}", file=sys.stderr)
