@@ -74,6 +74,10 @@ shell: $(STAMP) ## p4runtime-shell (own venv) on GRPC_ADDR (default 127.0.0.1:95
 	@$(VENV_SHELL)/bin/python -m p4runtime_sh --grpc-addr $(GRPC_ADDR) --device-id $(DEVICE_ID) \
 	  --election-id 0,1 --config $(BUILD)/fatflow.p4info.txtpb,$(P4_CONFIG)
 
+.PHONY: proto
+proto: $(STAMP) ## Regenerate the API's Python code from controller/p4fatflow/api/fatflow.proto (into api/_gen)
+	@$(PY) -m p4fatflow.api.gen
+
 clean: ## Remove build outputs (not the venvs)
 	rm -rf $(BUILD) .pytest_cache .mypy_cache .ruff_cache
 

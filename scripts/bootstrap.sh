@@ -29,5 +29,6 @@ fi
 echo "bootstrap: installing p4-fatflow and its test/dev dependencies into $VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
 "$VENV/bin/python" -m pip install -q -e ".[test,dev]" 2>&1 | grep -v "is ignored" || true
+"$VENV/bin/python" -m p4fatflow.api.gen  # the API's protobuf/gRPC code (also made on first import)
 "$VENV/bin/python" -c 'import softswitch, p4fatflow, finsy, lark, scapy' || {
   echo "bootstrap: the install did not complete (see pip output above)" >&2; exit 1; }

@@ -39,12 +39,18 @@ class Fatflowd:
         self.nodes: dict[str, SwitchNode] = {sw.name: SwitchNode(cfg, sw, records=self.records) for sw in cfg.switches}
         self._stop = asyncio.Event()
         self.reloads = 0
+        # The gRPC API (p4fatflow.api): bound and started in start(), stopped in stop().
+        from p4fatflow.api.server import ApiServer
+
+        self.api = ApiServer(self, cfg.api)
 
     def start(self) -> None:
         for node in self.nodes.values():
             node.start()
+        self.api.start()
 
     async def stop(self) -> None:
+        await self.api.stop()
         for node in self.nodes.values():
             await node.flows.drain(timeout=5.0)
         await asyncio.gather(*(node.stop() for node in self.nodes.values()))

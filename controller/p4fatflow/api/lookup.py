@@ -161,12 +161,12 @@ class SwitchView:
         if vrf not in self.vrfs:
             known = ", ".join(str(x) for x in sorted(self.vrfs)) or "none"
             raise not_found(f"vrf: switch {self.sw.name} has no vrf {vrf} (it has {known})")
-        v = self.owner(vrf, pkt.src)
-        if v is not None:
-            return self._key(pkt, v, Direction.FROM_VM)
-        v = self.owner(vrf, pkt.dst)
-        if v is not None:
-            return self._key(pkt, v, Direction.TO_VM)
+        owner = self.owner(vrf, pkt.src)
+        if owner is not None:
+            return self._key(pkt, owner, Direction.FROM_VM)
+        owner = self.owner(vrf, pkt.dst)
+        if owner is not None:
+            return self._key(pkt, owner, Direction.TO_VM)
         return Resolved(FlowKey.normal(pkt, vrf), "", "transit")
 
     def _key(self, pkt: PacketFields, v: VmiPort, direction: Direction) -> Resolved:
