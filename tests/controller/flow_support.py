@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import cast
 
 import finsy
-from finsy.proto import p4r
+from finsy.proto import p4d, p4r
 from p4fatflow import dataplane as dp
 from p4fatflow.flowcodec import FlowCodec, canon
 from p4fatflow.key import FlowKey
@@ -79,7 +79,7 @@ def v6key(src: str = "2001:db8::1", dst: str = "2001:db8:1::2", proto: int = 17,
 
 
 def digest_data(key: FlowKey, *, vmi_id: int = 0, direction: int = dp.DIRECTION_TRANSIT, ingress_port: int = 1,
-                pkt_sport: int | None = None, pkt_dport: int | None = None) -> p4r.P4Data:
+                pkt_sport: int | None = None, pkt_dport: int | None = None) -> p4d.P4Data:
     """One flow_digest_t as the switch sends it (struct of canonical bitstrings, member order of
     dataplane.FLOW_DIGEST_FIELDS)."""
     values = {
@@ -90,7 +90,7 @@ def digest_data(key: FlowKey, *, vmi_id: int = 0, direction: int = dp.DIRECTION_
         "pkt_src_port": key.sport if pkt_sport is None else pkt_sport,
         "pkt_dst_port": key.dport if pkt_dport is None else pkt_dport,
     }
-    data = p4r.P4Data()
+    data = p4d.P4Data()
     for name in dp.FLOW_DIGEST_FIELDS:
         data.struct.members.add().bitstring = ib(values[name])
     return data
@@ -99,7 +99,7 @@ def digest_data(key: FlowKey, *, vmi_id: int = 0, direction: int = dp.DIRECTION_
 _list_ids = iter(range(1, 1 << 62))
 
 
-def digest_list(items: Iterable[p4r.P4Data], *, list_id: int | None = None) -> p4r.DigestList:
+def digest_list(items: Iterable[p4d.P4Data], *, list_id: int | None = None) -> p4r.DigestList:
     msg = p4r.DigestList(digest_id=profile().digest_id, list_id=next(_list_ids) if list_id is None else list_id,
                          timestamp=time.time_ns())
     msg.data.extend(items)
