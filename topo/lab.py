@@ -22,18 +22,20 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from p4fatflow.settings import FatflowConfig, SwitchConfig, config_to_yaml, load_config
 
+from softswitch.launch import free_port
 from topo import netns
 from topo.plan import LabPlan, build_plan
 
 __all__ = ["REPO", "LabError", "LabState", "up", "down", "status", "read_state", "usage", "tool_problems",
-           "BMV2_JSON", "BMV2_P4INFO"]
+           "BMV2_JSON", "BMV2_P4INFO", "start_fatflowd", "wait_fatflowd_ready",
+           "effective_config", "spawn"]
 
 REPO = Path(__file__).resolve().parents[1]
 BMV2_JSON = REPO / "build" / "fatflow.json"
@@ -129,13 +131,14 @@ def _switch_command(target: str, plan: LabPlan, address: str) -> list[str]:
     ifs = [a for p in plan.ports for a in ("-i", f"{p}@{plan.switch_ifname(p)}")]
     if target == "bmv2":
         exe = shutil.which("simple_switch_grpc") or "simple_switch_grpc"
-        return [exe, "--device-id", str(sw.device_id), *ifs, "--log-console", "--no-p4", "--",
+        return [exe, "--device-id", str(sw.device_id), *ifs, "--thrift-port", str(free_port()), "--log-console",
+                "--no-p4", "--",
                 "--grpc-server-addr", address, "--cpu-port", str(sw.cpu_port)]
     return [sys.executable, "-m", "softswitch", "--device-id", str(sw.device_id), "--cpu-port", str(sw.cpu_port),
             "--grpc-server-addr", address, "--log-level", "info", *ifs, "--no-p4"]
 
 
-def _spawn(cmd: list[str], log: Path, marker: str) -> subprocess.Popen[bytes]:
+def spawn(cmd: list[str], log: Path, marker: str) -> subprocess.Popen[bytes]:
     env = dict(os.environ, PYTHONUNBUFFERED="1", **{netns.LAB_ENV: marker})
     with log.open("ab") as out:
         # its own session: the lab outlives the command that started it, and Ctrl-C of a shell
@@ -151,7 +154,33 @@ def _tail(path: Path, n: int = 3000) -> str:
         return ""
 
 
-def _effective_config(cfg: FatflowConfig, sw: SwitchConfig, *, address: str | None, p4info: Path | None,
+def start_fatflowd(config: Path, log: Path, marker: str) -> subprocess.Popen[bytes]:
+    """The real ``fatflowd`` command (``python -m p4fatflow.daemon``) in the background."""
+    return spawn([sys.executable, "-m", "p4fatflow.daemon", str(config), "--log-level", "info"], log, marker)
+
+
+def wait_fatflowd_ready(ffd: subprocess.Popen[bytes], log: Path, switch: str, deadline: float,
+                        others: Sequence[tuple[str, subprocess.Popen[bytes], Path]] = ()) -> int:
+    """Wait until fatflowd's log says it is primary on ``switch`` and applied the configuration
+    (the report line); returns the number of configuration entries. Raises LabError if fatflowd
+    (or one of ``others``) exits, a write failed, or ``deadline`` (monotonic) passes."""
+    ready = re.compile(rf"switch {re.escape(switch)}: (\d+) inserted, .*, (\d+) failed; (\d+) configuration entries")
+    while True:
+        m = ready.search(_tail(log, 1 << 20))
+        if m:
+            break
+        for name, p, plog in (("fatflowd", ffd, log), *others):
+            if p.poll() is not None:
+                raise LabError(f"{name} exited with {p.returncode}:\n{_tail(plog)}")
+        if time.monotonic() > deadline:
+            raise LabError(f"fatflowd did not become primary on {switch} in time:\n{_tail(log)}")
+        time.sleep(0.1)
+    if int(m.group(2)):
+        raise LabError(f"fatflowd could not write {m.group(2)} configuration entries:\n{_tail(log)}")
+    return int(m.group(3))
+
+
+def effective_config(cfg: FatflowConfig, sw: SwitchConfig, *, address: str | None, p4info: Path | None,
                       device_config: Path | None) -> tuple[FatflowConfig, bool]:
     changes: dict[str, Any] = {}
     if address is not None and address != sw.address:
@@ -184,7 +213,7 @@ def up(config: Path, *, switch: str | None = None, target: str = "softswitch", r
     if target == "bmv2":
         p4info = p4info or BMV2_P4INFO
         device_config = device_config or BMV2_JSON
-    eff, changed = _effective_config(cfg, sw, address=address, p4info=p4info, device_config=device_config)
+    eff, changed = effective_config(cfg, sw, address=address, p4info=p4info, device_config=device_config)
     eff_sw = eff.switch(sw.name)
     for what, path in (("p4info", eff_sw.p4info), ("device_config", eff_sw.device_config)):
         if not path.is_file():
@@ -224,7 +253,7 @@ def up(config: Path, *, switch: str | None = None, target: str = "softswitch", r
             netns.create_host(plan, h)
         say(f"lab: {len(plan.hosts)} hosts around switch {sw.name} ({', '.join(plan.namespace(h) for h in plan.hosts)})")
         sw_log = run_dir / "switch.log"
-        proc = _spawn(_switch_command(target, plan, eff_sw.address), sw_log, marker)
+        proc = spawn(_switch_command(target, plan, eff_sw.address), sw_log, marker)
         state.pids["switch"] = proc.pid
         state.save()
         deadline = time.monotonic() + timeout
@@ -236,24 +265,11 @@ def up(config: Path, *, switch: str | None = None, target: str = "softswitch", r
             time.sleep(0.1)
         say(f"lab: {target} (pid {proc.pid}) serves P4Runtime on {eff_sw.address}, device {sw.device_id}")
         ffd_log = run_dir / "fatflowd.log"
-        ffd = _spawn([sys.executable, "-m", "p4fatflow.daemon", str(fatflowd_config), "--log-level", "info"],
-                     ffd_log, marker)
+        ffd = start_fatflowd(fatflowd_config, ffd_log, marker)
         state.pids["fatflowd"] = ffd.pid
         state.save()
-        ready = re.compile(rf"switch {re.escape(sw.name)}: (\d+) inserted, .*, (\d+) failed; (\d+) configuration entries")
-        while True:
-            m = ready.search(_tail(ffd_log, 1 << 20))
-            if m:
-                break
-            for name, p, log in (("fatflowd", ffd, ffd_log), (target, proc, sw_log)):
-                if p.poll() is not None:
-                    raise LabError(f"{name} exited with {p.returncode}:\n{_tail(log)}")
-            if time.monotonic() > deadline:
-                raise LabError(f"fatflowd did not become primary within {timeout:.0f} s:\n{_tail(ffd_log)}")
-            time.sleep(0.1)
-        if int(m.group(2)):
-            raise LabError(f"fatflowd could not write {m.group(2)} configuration entries:\n{_tail(ffd_log)}")
-        say(f"lab: fatflowd (pid {ffd.pid}) is primary on {sw.name}: {m.group(3)} configuration entries")
+        entries = wait_fatflowd_ready(ffd, ffd_log, sw.name, deadline, others=[(target, proc, sw_log)])
+        say(f"lab: fatflowd (pid {ffd.pid}) is primary on {sw.name}: {entries} configuration entries")
         return state
     except BaseException:
         netns.remove_leftovers(prefix)
