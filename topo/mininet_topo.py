@@ -39,7 +39,7 @@ def import_mininet() -> None:
     """Make ``import mininet`` work: this environment's, or Debian's package (appended to sys.path,
     so nothing of this environment is shadowed). Raises ImportError saying what to install."""
     try:
-        import mininet  # noqa: F401
+        import mininet  # type: ignore
         return
     except ImportError:
         pass
@@ -66,10 +66,10 @@ def mininet_skip_reason() -> str | None:
 
 import_mininet()
 
-from mininet.log import setLogLevel  # type: ignore[import-untyped]  # noqa: E402
-from mininet.net import Mininet  # type: ignore[import-untyped]  # noqa: E402
-from mininet.node import Host, Switch  # type: ignore[import-untyped]  # noqa: E402
-from mininet.topo import Topo  # type: ignore[import-untyped]  # noqa: E402
+from mininet.log import setLogLevel  # type: ignore  # noqa: E402
+from mininet.net import Mininet  # type: ignore  # noqa: E402
+from mininet.node import Host, Switch  # type: ignore  # noqa: E402
+from mininet.topo import Topo  # type: ignore  # noqa: E402
 from p4fatflow.settings import config_to_yaml, load_config  # noqa: E402
 
 from softswitch.launch import free_port  # noqa: E402
@@ -138,7 +138,7 @@ class P4RuntimeSwitch(Switch):  # type: ignore[misc]
         except OSError:
             return ""
 
-    def stop(self, deleteIntfs: bool = True) -> None:  # noqa: N803 (Mininet's signature)
+    def stop(self, deleteIntfs: bool = True) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -200,7 +200,7 @@ class FatflowHost(Host):  # type: ignore[misc]
 class FatflowTopo(Topo):  # type: ignore[misc]
     """One switch (``switch_name``) and a host per :class:`LabHost` of the plan, on its port."""
 
-    def build(self, plan: LabPlan, switch_name: str = "ffm1", **switch_params: Any) -> None:  # type: ignore[override]
+    def build(self, plan: LabPlan, switch_name: str = "ffm1", **switch_params: Any) -> None:
         s = self.addSwitch(switch_name, **switch_params)
         for h in plan.hosts:
             self.addHost(h.name, cls=FatflowHost, lab_host=h)
@@ -283,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if vms and fabs and fabs[0].address(4):
                 print(ml.host(vms[0].name).cmd(f"ping -c 3 -W 2 {fabs[0].address(4)}"))
         else:
-            from mininet.cli import CLI  # type: ignore[import-untyped]
+            from mininet.cli import CLI  # type: ignore
 
             CLI(ml.net)
     return 0
