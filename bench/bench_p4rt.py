@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import itertools
 import json
 import multiprocessing as mp
 import os
@@ -149,7 +151,7 @@ def longest_gap(arrivals: list[float], start: float, end: float) -> float:
     points = [start] + [a for a in arrivals if start < a <= end]
     after = [a for a in arrivals if a > end]
     points.append(after[0] if after else end)
-    return max(b - a for a, b in zip(points, points[1:], strict=False))
+    return max(b - a for a, b in itertools.pairwise(points))
 
 
 async def runtime_digest_rate(n: int) -> float:
@@ -337,9 +339,16 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     src.write_text(PROGRAM)
     loaded = Device.compile(PROGRAM, str(src))
     info = build_p4info(loaded.ir)
-    if args.switch_repo:
-        os.environ["PYTHONPATH"] = str(Path(args.switch_repo).resolve())
-    with start_softswitch(workdir, ports=(1, 2, 3, 4)) as target:
+    with contextlib.ExitStack() as stack:
+        here = os.getcwd()
+        if args.switch_repo:  # `python -m softswitch` imports from its working directory first
+            repo = str(Path(args.switch_repo).resolve())
+            os.environ["PYTHONPATH"] = repo
+            os.chdir(repo)
+        try:
+            target = stack.enter_context(start_softswitch(workdir, ports=(1, 2, 3, 4)))
+        finally:
+            os.chdir(here)
         target.peers.pop(2).close()  # misses leave on port 2: nobody listens, dropped at once
         b = Bench(target, info)
         await b.connect(PROGRAM)

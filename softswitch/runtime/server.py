@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import grpc
@@ -22,11 +23,12 @@ from softswitch.runtime.codec import decode, encode
 from softswitch.runtime.device_config import DeviceConfigError, check_self_contained
 from softswitch.runtime.digests import DigestQueue
 from softswitch.runtime.errors import Code, P4RTError
+from softswitch.runtime.gcpause import GcFreezer
 from softswitch.runtime.idle import IdleTracker
 from softswitch.runtime.p4info_check import compare_p4info
 from softswitch.runtime.pipeline import Pipeline
 from softswitch.runtime.stream import MAX_BYTES, MAX_MESSAGES, Sessions, StreamClient
-from softswitch.runtime.write import apply_updates
+from softswitch.runtime.write import WRITE_SLICE_S, apply_updates
 
 __all__ = ["P4RuntimeServer", "P4RUNTIME_API_VERSION", "compare_p4info"]
 
@@ -35,6 +37,8 @@ log = logging.getLogger("softswitch.runtime")
 P4RUNTIME_API_VERSION = "1.3.0"
 #: the largest ReadResponse sent (bytes, about); a Read answers with as many as needed
 READ_CHUNK_BYTES = 1 << 20
+#: table entries encoded between two looks at the clock (and at the response's size)
+_READ_CHECK_EVERY = 256
 
 _GRPC_CODE = {c.value[0]: c for c in grpc.StatusCode}
 
@@ -64,6 +68,8 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
         self._idle_task: asyncio.Task[None] | None = None
         self.digests = DigestQueue(self.sessions.send_to_primary)
         self.idle = IdleTracker()
+        #: freezes long-lived objects after big Writes (see runtime/gcpause.py)
+        self.gc = GcFreezer()
         self.port = 0
         self._compile_lock = asyncio.Lock()
         #: Writes and pipeline commits run one at a time: a Write yields to the event
@@ -112,6 +118,7 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
 
     def _commit(self, pipe: Pipeline) -> None:
         self.digests.close()
+        self.gc.reset()
         self.pipeline = pipe
         for t in pipe.tables.values():
             # entries are new; give const entries a hit time so idle scans start now
@@ -320,6 +327,7 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
             assert pipe is not None  # commits never remove the pipeline
             errors, failed = await apply_updates(pipe, self.device, self.digests, self.idle,
                                                  list(request.updates))
+            self.gc.written(len(errors) - failed)
         if failed:
             status = rpc_status.Status(code=rpc_code.UNKNOWN,
                                        message=f"{failed} of {len(errors)} updates failed")
@@ -338,23 +346,42 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
                 raise P4RTError(Code.NOT_FOUND, f"device id {request.device_id} is not this device")
             if self.pipeline is None:
                 raise P4RTError(Code.FAILED_PRECONDITION, "no forwarding pipeline config set")
-            # all entities first, so that an error is the RPC's status with nothing sent
-            responses = self._read_all(request)
+            responses = await self._read_all(request)
         except P4RTError as e:
             await context.abort(_grpc_code(e.code), e.message)
             return
         for resp in responses:
             yield resp
 
-    def _read_all(self, request: p4r.ReadRequest) -> list[p4r.ReadResponse]:
-        """The answer, split into ReadResponses of about READ_CHUNK_BYTES: one response
-        with all of a big register or of several full tables would exceed gRPC's 4 MB
-        message limit. Table entries are encoded in place into the response (no copy
-        per entry), and its size is looked at every 256 entries."""
+    async def _read_all(self, request: p4r.ReadRequest) -> list[p4r.ReadResponse]:
+        """The whole answer, before anything is sent (so that an error is the RPC's
+        status with nothing sent), encoded with the Write lock held (no Write or commit
+        changes the tables under the encoding) and giving the event loop back every
+        WRITE_SLICE_S, as Writes do: a Read of 100,000 entries encodes for about a
+        second, and forwarding must go on meanwhile."""
+        responses = [p4r.ReadResponse()]
+        async with self._write_lock:
+            if self.pipeline is None:  # cannot happen today: commits never remove it
+                raise P4RTError(Code.FAILED_PRECONDITION, "no forwarding pipeline config set")
+            slice_end = time.perf_counter() + WRITE_SLICE_S
+            for _ in self._encode_read(request, responses):
+                if time.perf_counter() > slice_end:
+                    await asyncio.sleep(0)
+                    slice_end = time.perf_counter() + WRITE_SLICE_S
+        if len(responses) > 1 and not responses[-1].entities:
+            responses.pop()
+        return responses
+
+    def _encode_read(self, request: p4r.ReadRequest, responses: list[p4r.ReadResponse]) -> Iterator[None]:
+        """Append the answer to ``responses``, split into ReadResponses of about
+        READ_CHUNK_BYTES: one response with all of a big register or of several full
+        tables would exceed gRPC's 4 MB message limit. Table entries are encoded in
+        place into the response (no copy per entry), and its size is looked at every
+        _READ_CHECK_EVERY entries; a step (None) is yielded there and after every other
+        entity."""
         pipe = self.pipeline
         assert pipe is not None
-        responses = [p4r.ReadResponse()]
-        size = 0
+        size = responses[-1].ByteSize()
 
         def new_table_entry() -> p4r.TableEntry:
             return responses[-1].entities.add().table_entry  # type: ignore[no-any-return]
@@ -362,8 +389,10 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
         for entity in request.entities:
             if entity.WhichOneof("entity") == "table_entry":
                 for n, _ in enumerate(tables.read_table_entries(pipe, entity.table_entry, new_table_entry), 1):
-                    if n % 256 == 0 and responses[-1].ByteSize() > READ_CHUNK_BYTES:
-                        responses.append(p4r.ReadResponse())
+                    if n % _READ_CHECK_EVERY == 0:
+                        if responses[-1].ByteSize() > READ_CHUNK_BYTES:
+                            responses.append(p4r.ReadResponse())
+                        yield None
                 size = responses[-1].ByteSize()
                 continue
             for out in self._read_one(entity):
@@ -373,9 +402,7 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
                     size = 0
                 responses[-1].entities.append(out)
                 size += n
-        if len(responses) > 1 and not responses[-1].entities:
-            responses.pop()
-        return responses
+                yield None
 
     def _read_one(self, entity: p4r.Entity) -> Iterator[p4r.Entity]:
         pipe = self.pipeline
