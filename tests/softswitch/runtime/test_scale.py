@@ -11,7 +11,7 @@ from collections.abc import Callable
 import grpc
 from finsy.proto import p4r, p4r_grpc, rpc_code
 from rt_client import Client
-from test_server import ACL, fwd_entry
+from test_server import ACL, FWD, fwd_entry
 
 from softswitch.interp import tables as tm
 from softswitch.runtime.digests import DigestQueue
@@ -259,3 +259,62 @@ async def test_large_write_lets_the_event_loop_run_and_writes_stay_in_order(
     model = server.pipeline.loaded.compiled.tables["MyIngress.fwd"]
     assert len(model) == n
     assert model.get((tm.Exact(1),), 0) is None and model.get((tm.Exact(0xFFFFFFFFFFFF),), 0) is not None
+
+
+# -------------------------------------------------------------------- reads
+
+
+async def test_large_read_lets_the_event_loop_run_and_sees_no_write_in_the_middle(
+        primed: Client, server: P4RuntimeServer) -> None:
+    assert server.pipeline is not None
+    table = server.pipeline.loaded.compiled.tables["MyIngress.fwd"]
+    table.size = 100_000
+    n = 30_000
+    for i in range(1, n + 1):
+        table.insert(tm.TableEntry((tm.Exact(i),), "MyIngress.set_port", (1,)))
+    ticks_during_read = 0
+    stop = False
+
+    async def ticker() -> None:
+        nonlocal ticks_during_read
+        while not stop:
+            if server._write_lock.locked():
+                ticks_during_read += 1
+            await asyncio.sleep(0)
+
+    req = p4r.Entity()
+    req.table_entry.table_id = FWD
+    t = asyncio.create_task(ticker())
+    r = asyncio.create_task(primed.read(req))
+    await asyncio.sleep(0.01)  # the Read is encoding (holding the lock)
+    w = asyncio.create_task(primed.write((INS, fwd_entry(b"\xff" * 6, 2))))
+    entities = await r
+    await w
+    stop = True
+    await t
+    assert ticks_during_read > 1  # the loop ran between slices of the Read's encoding
+    # the Write waited for the Read: the answer is the table as it was, whole
+    assert len(entities) == n
+    assert len(table) == n + 1
+
+
+# ----------------------------------------------------------------------- gc
+
+
+def test_gc_freezer_freezes_after_enough_entries_and_a_commit_unfreezes() -> None:
+    import gc
+
+    from softswitch.runtime.gcpause import GcFreezer
+
+    f = GcFreezer(after=3)
+    try:
+        f.written(2)
+        assert f.freezes == 0
+        f.written(1)
+        assert f.freezes == 1 and gc.get_freeze_count() > 0
+        f.reset()
+        assert gc.get_freeze_count() == 0
+        GcFreezer(after=0).written(10**6)  # disabled
+        assert gc.get_freeze_count() == 0
+    finally:
+        gc.unfreeze()
