@@ -199,9 +199,9 @@ class FakeSwitch:
         for e in ents:
             te = e.table_entry
             if not te.match:  # wildcard over one table
-                for k in list(self.table):
-                    if self.codec.table_id_of(k) == te.table_id:
-                        yield self._answer(k)
+                for stored in list(self.table):
+                    if self.codec.table_id_of(stored) == te.table_id:
+                        yield self._answer(stored)
                 continue
             k = self.codec.index_key_of_entry(te)
             if k is not None and k in self.table:

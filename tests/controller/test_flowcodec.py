@@ -61,7 +61,8 @@ def expected_entry(key: FlowKey, ctx: FlowContext | None) -> p4r.TableEntry:
 def parse_update(wire: bytes) -> p4r.Update:
     req = p4r.WriteRequest.FromString(b"\x08\x01" + wire)
     assert req.device_id == 1 and len(req.updates) == 1
-    return req.updates[0]
+    update: p4r.Update = req.updates[0]
+    return update
 
 
 @given(st.integers(1, (1 << 63) - 1))

@@ -75,9 +75,9 @@ def test_index_agrees_with_the_model_on_membership_and_buckets(ops: list[tuple[s
                 assert model.entries[got][0] == want_bucket
                 model.remove(got)
         _check_same(index, model)
-    popped = []
-    while (k := index.pop_nearest()) is not None:
-        popped.append(k)
+    popped: list[bytes] = []
+    while (last := index.pop_nearest()) is not None:
+        popped.append(last)
     assert sorted(popped) == sorted(model.entries)
     assert len(index) == 0 and index.pop_nearest() is None
 

@@ -32,7 +32,6 @@ from p4fatflow.policy import Decision, NewFlow, PortDefaults
 from p4fatflow.records import FlowRecord, Reason, RecordBus
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
-from scapy.packet import raw
 
 VMI_PORT, FABRIC_PORT, VMI_ID, FP = 1, 3, 7, 0xBEEF
 
@@ -305,7 +304,7 @@ async def test_remove_of_unknown_or_absent_keys(rig: Rig) -> None:
 # ---- hold ---------------------------------------------------------------------------------------
 
 PKT = PacketFields(ip_address("10.0.0.5"), ip_address("20.0.0.9"), 6, 4000, 80)
-FRAME = raw(Ether() / IP(src="10.0.0.5", dst="20.0.0.9") / TCP(sport=4000, dport=80))
+FRAME = bytes(Ether() / IP(src="10.0.0.5", dst="20.0.0.9") / TCP(sport=4000, dport=80))
 HELD_KEY = FlowKey.normal(PKT, 10)
 
 

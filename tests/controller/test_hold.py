@@ -15,7 +15,7 @@ from scapy.layers.inet import ICMP, IP, TCP, UDP, IPOption_NOP, IPOption_RR
 from scapy.layers.inet6 import ICMPv6EchoReply, ICMPv6EchoRequest, ICMPv6ND_NS, IPv6
 from scapy.layers.l2 import ARP, Dot1Q, Ether
 from scapy.layers.sctp import SCTP
-from scapy.packet import Packet, Raw, raw
+from scapy.packet import Packet, Raw
 
 # ---- parse_frame --------------------------------------------------------------------------------
 
@@ -73,7 +73,7 @@ def frames(draw: st.DrawFn) -> tuple[bytes, PacketFields]:
     eth: Packet = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
     if draw(st.booleans()):
         eth = eth / Dot1Q(vlan=draw(st.integers(1, 4094)))
-    return raw(eth / l3 / l4 / Raw(b"payload")), PacketFields(src, dst, proto, sport, dport)
+    return bytes(eth / l3 / l4 / Raw(b"payload")), PacketFields(src, dst, proto, sport, dport)
 
 
 @settings(max_examples=400, deadline=None)
@@ -85,21 +85,21 @@ def test_parse_frame_agrees_with_scapy(case: tuple[bytes, PacketFields]) -> None
 
 def test_parse_frame_examples() -> None:
     eth = Ether()
-    assert parse_frame(raw(eth / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1, dport=2))) == PacketFields(
+    assert parse_frame(bytes(eth / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1, dport=2))) == PacketFields(
         ip_address("10.0.0.1"), ip_address("10.0.0.2"), 6, 1, 2)
     # first fragment (MF, offset 0) carries ports; a later one does not
-    first = raw(eth / IP(src="10.0.0.1", dst="10.0.0.2", flags="MF") / UDP(sport=5, dport=53))
-    later = raw(eth / IP(src="10.0.0.1", dst="10.0.0.2", frag=100, proto=17) / Raw(b"\x00" * 8))
+    first = bytes(eth / IP(src="10.0.0.1", dst="10.0.0.2", flags="MF") / UDP(sport=5, dport=53))
+    later = bytes(eth / IP(src="10.0.0.1", dst="10.0.0.2", frag=100, proto=17) / Raw(b"\x00" * 8))
     assert parse_frame(first) == PacketFields(ip_address("10.0.0.1"), ip_address("10.0.0.2"), 17, 5, 53)
     assert parse_frame(later) == PacketFields(ip_address("10.0.0.1"), ip_address("10.0.0.2"), 17, 0, 0)
-    echo = raw(eth / Dot1Q(vlan=9) / IPv6(src="::1", dst="::2") / ICMPv6EchoRequest(id=777, seq=3))
+    echo = bytes(eth / Dot1Q(vlan=9) / IPv6(src="::1", dst="::2") / ICMPv6EchoRequest(id=777, seq=3))
     assert parse_frame(echo) == PacketFields(ip_address("::1"), ip_address("::2"), 58, 777, 0)
 
 
 @pytest.mark.parametrize("data", [
-    raw(Ether() / ARP()),
-    raw(Ether(type=0x88CC) / Raw(b"\x00" * 40)),  # LLDP
-    raw(Ether() / Dot1Q() / ARP()),
+    bytes(Ether() / ARP()),
+    bytes(Ether(type=0x88CC) / Raw(b"\x00" * 40)),  # LLDP
+    bytes(Ether() / Dot1Q() / ARP()),
     b"",
     b"\x00" * 13,
 ], ids=["arp", "lldp", "vlan-arp", "empty", "short-ethernet"])
@@ -109,24 +109,24 @@ def test_non_ip_is_none(data: bytes) -> None:
 
 @pytest.mark.parametrize("cut", [14 + 10, 14 + 19, 14 + 20 + 2, 14 + 20 + 3])
 def test_truncated_ipv4_is_none(cut: int) -> None:
-    data = raw(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1, dport=2))
+    data = bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1, dport=2))
     assert parse_frame(data[:cut]) is None
 
 
 @pytest.mark.parametrize("cut", [14 + 6, 14 + 39, 14 + 40 + 3])
 def test_truncated_ipv6_is_none(cut: int) -> None:
-    data = raw(Ether() / IPv6(src="::1", dst="::2") / UDP(sport=1, dport=2))
+    data = bytes(Ether() / IPv6(src="::1", dst="::2") / UDP(sport=1, dport=2))
     assert parse_frame(data[:cut]) is None
 
 
 def test_ihl_below_five_is_none() -> None:
-    data = bytearray(raw(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP()))
+    data = bytearray(bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP()))
     data[14] = 0x44
     assert parse_frame(bytes(data)) is None
 
 
 def test_ipv4_options_move_the_l4_header() -> None:
-    data = raw(Ether() / IP(src="10.0.0.1", dst="10.0.0.2", options=[IPOption_RR(routers=["1.1.1.1"] * 3)])
+    data = bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2", options=[IPOption_RR(routers=["1.1.1.1"] * 3)])
                / TCP(sport=4242, dport=443))
     assert data[14] & 0x0F > 5
     assert parse_frame(data) == PacketFields(ip_address("10.0.0.1"), ip_address("10.0.0.2"), 6, 4242, 443)

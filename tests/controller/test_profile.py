@@ -14,15 +14,18 @@ from p4fatflow.profile import PipelineProfile, ProfileError
 
 
 def p4info() -> p4i.P4Info:
-    return p4i.P4Info.FromString(schema().p4info.SerializeToString())
+    info: p4i.P4Info = p4i.P4Info.FromString(schema().p4info.SerializeToString())
+    return info
 
 
 def _table(info: p4i.P4Info, name: str) -> p4i.Table:
-    return next(t for t in info.tables if t.preamble.name == name)
+    table: p4i.Table = next(t for t in info.tables if t.preamble.name == name)
+    return table
 
 
 def _action(info: p4i.P4Info, name: str) -> p4i.Action:
-    return next(a for a in info.actions if a.preamble.name == name)
+    action: p4i.Action = next(a for a in info.actions if a.preamble.name == name)
+    return action
 
 
 def test_profile_of_the_pipeline() -> None:

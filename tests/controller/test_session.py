@@ -31,6 +31,10 @@ class Listener:
     def packet_in(self, session: SwitchSession, msg: p4r.PacketIn) -> None: ...
 
 
+def state_of(s: SwitchSession) -> SessionState:
+    return s.state
+
+
 def make_session(device_id: int = 9, election_id: int = ELECTION) -> tuple[SwitchSession, Listener]:
     b = build()
     listener = Listener()
@@ -147,13 +151,13 @@ async def test_arbitration_primary_backup_and_lost_primary() -> None:
     other.status.code = rpc_code.ALREADY_EXISTS
     other.election_id.low = 1 << 40
     await s._arbitration(other)
-    assert s.state is SessionState.BACKUP and s.primary_election_id == 1 << 40
+    assert state_of(s) is SessionState.BACKUP and s.primary_election_id == 1 << 40
     assert listener.events == ["not_primary"]
     gone = p4r.MasterArbitrationUpdate(device_id=9)
     gone.status.code = rpc_code.NOT_FOUND
     await s._arbitration(gone)
-    assert s.state is SessionState.BACKUP and s.primary_election_id is None
+    assert state_of(s) is SessionState.BACKUP and s.primary_election_id is None
     again = s._outbox.get_nowait()
     assert again is not None and again.arbitration.device_id == 9  # asks again
     await s.stop()
-    assert s.state is SessionState.DOWN
+    assert state_of(s) is SessionState.DOWN
