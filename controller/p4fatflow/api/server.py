@@ -386,11 +386,12 @@ class FatflowService(pb_grpc.FatflowServicer):  # type: ignore[misc]
         by_node: dict[str, list[int]] = {}
         for i, it in enumerate(items):
             if isinstance(it, ApiError):
-                results[i] = _failed(it)
+                results[i] = _failed(it, getattr(it, "tag", 0))
                 continue
             if not it.node.flows.active:
                 results[i] = _failed(ApiError(grpc.StatusCode.UNAVAILABLE,
-                                              f"switch {it.node.name} is {it.node.session.state.value}, not primary"))
+                                              f"switch {it.node.name} is {it.node.session.state.value}, not primary"),
+                                     it.request.tag)
                 continue
             by_node.setdefault(it.node.name, []).append(i)
         for name, idx in by_node.items():
@@ -405,7 +406,8 @@ class FatflowService(pb_grpc.FatflowServicer):  # type: ignore[misc]
                 for i, it, ctx in zip(installed, its, got, strict=True):
                     assert isinstance(it, _Item)
                     if ctx is None:
-                        results[i] = _failed(not_found(f"flow {it.flow_key} is not installed on switch {name}"))
+                        results[i] = _failed(not_found(f"flow {it.flow_key} is not installed on switch {name}"),
+                                             it.request.tag)
                     else:
                         results[i] = pb.UpdateFlowResult(status=pb.UpdateFlowResult.APPLIED, tag=it.request.tag,
                                                          flow=flow_pb(name, it.flow_key, ctx, names))
@@ -418,7 +420,8 @@ class FatflowService(pb_grpc.FatflowServicer):  # type: ignore[misc]
                     ctx = self.new_context(it)
                     if not await flows.preinstall(it.key, ctx):
                         results[i] = _failed(ApiError(grpc.StatusCode.ABORTED,
-                                                      f"switch {name} refused to install flow {it.flow_key}"))
+                                                      f"switch {name} refused to install flow {it.flow_key}"),
+                                             it.request.tag)
                         continue
                     results[i] = pb.UpdateFlowResult(status=pb.UpdateFlowResult.PREINSTALLED, tag=it.request.tag,
                                                      flow=flow_pb(name, it.flow_key, ctx, names))
@@ -427,7 +430,7 @@ class FatflowService(pb_grpc.FatflowServicer):  # type: ignore[misc]
                 try:
                     self.hub.add_pending(name, it.key, it.changes, ttl)
                 except ApiError as exc:
-                    results[i] = _failed(exc)
+                    results[i] = _failed(exc, it.request.tag)
                     continue
                 f = flow_pb(name, it.flow_key, None, names)
                 f.ClearField("context")
@@ -448,7 +451,9 @@ class FatflowService(pb_grpc.FatflowServicer):  # type: ignore[misc]
             try:
                 items.append(self.item(req))
             except ApiError as exc:
-                items.append(ApiError(exc.code, f"updates[{i}].{exc.message}"))
+                err = ApiError(exc.code, f"updates[{i}].{exc.message}")
+                err.tag = req.tag  # type: ignore[attr-defined]
+                items.append(err)
         return pb.UpdateFlowsResponse(results=await self.run_updates(items))
 
     async def GetFlow(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -689,8 +694,8 @@ def config_table_counts(node: SwitchNode) -> list[tuple[str, int]]:
     return sorted(counts.items())
 
 
-def _failed(exc: ApiError) -> Any:
-    return pb.UpdateFlowResult(status=pb.UpdateFlowResult.FAILED, code=exc.code.value[0], message=exc.message)
+def _failed(exc: ApiError, tag: int = 0) -> Any:
+    return pb.UpdateFlowResult(status=pb.UpdateFlowResult.FAILED, code=exc.code.value[0], message=exc.message, tag=tag)
 
 
 # ---- plumbing: errors, authentication, the server ---------------------------------------------------------
