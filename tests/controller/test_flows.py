@@ -518,3 +518,16 @@ async def test_many_flows_in_batches() -> None:
     assert len(rig.fm) == 300 and rig.fm.stats.setups == 300 and len(rig.sw.acks) == 30
     assert max(len(w) for w in rig.sw.writes) <= 16 + 10  # a batch closes after the list that reaches 16
     await rig.fm.stop()
+
+
+@pytest.mark.xfail(strict=True, reason="flows.py _records_of()/flowcodec.read_entity(): the idle Read does not set "
+                   "time_since_last_hit in its filter, and P4Runtime targets (softswitch runtime/tables.py:272, BMv2) "
+                   "return it only when asked, so remove(check_idle=True) never sees a hit since the notification and "
+                   "deletes flows that became active again. Request it (read_entity(..., since_hit=True)) for idle reads")
+async def test_idle_read_asks_for_time_since_last_hit(rig: Rig) -> None:
+    a = v4key()
+    rig.send(a)
+    await rig.fm.drain()
+    rig.fm.idle_timeouts(idle_msg(rig, a))
+    await until(lambda: rig.ik(a) not in rig.fm.index)
+    assert rig.sw.reads[-1][0].table_entry.HasField("time_since_last_hit")
