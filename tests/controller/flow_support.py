@@ -182,12 +182,12 @@ class FakeSwitch:
         del self.table[k]
         return OK
 
-    def _answer(self, k: bytes) -> p4r.Entity:
+    def _answer(self, k: bytes, since_hit: bool) -> p4r.Entity:
         s = self.table[k]
         te = p4r.TableEntry.FromString(s.entry.SerializeToString())
         te.counter_data.packet_count = s.packets
         te.counter_data.byte_count = s.nbytes
-        if s.since_hit_ns is not None:
+        if since_hit and s.since_hit_ns is not None:  # as real targets: only when the filter asks
             te.time_since_last_hit.elapsed_ns = s.since_hit_ns
         return p4r.Entity(table_entry=te)
 
@@ -201,11 +201,11 @@ class FakeSwitch:
             if not te.match:  # wildcard over one table
                 for stored in list(self.table):
                     if self.codec.table_id_of(stored) == te.table_id:
-                        yield self._answer(stored)
+                        yield self._answer(stored, te.HasField("time_since_last_hit"))
                 continue
             k = self.codec.index_key_of_entry(te)
             if k is not None and k in self.table:
-                yield self._answer(k)
+                yield self._answer(k, te.HasField("time_since_last_hit"))
 
     async def read_all(self, entities: Iterable[p4r.Entity]) -> list[p4r.Entity]:
         return [e async for e in self.read(entities)]

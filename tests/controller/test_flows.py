@@ -280,6 +280,9 @@ async def test_idle_notifications_read_delete_and_record_with_counters(rig: Rig)
     assert rig.sw.reads[-1][0].table_entry.HasField("counter_data")
 
 
+@pytest.mark.xfail(strict=True, reason="flows.py: the idle Read does not ask for time_since_last_hit (see "
+                   "test_idle_read_asks_for_time_since_last_hit), so a flow hit again after its notification is "
+                   "deleted anyway")
 async def test_idle_but_hit_again_is_kept(rig: Rig) -> None:
     a = v4key()
     rig.send(a)
