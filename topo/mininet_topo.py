@@ -36,19 +36,22 @@ _DEBIAN_DIST = "/usr/lib/python3/dist-packages"
 
 
 def import_mininet() -> None:
-    """Make ``import mininet`` work: this environment's, or Debian's package (appended to sys.path,
-    so nothing of this environment is shadowed). Raises ImportError saying what to install."""
+    """Make ``import mininet`` work: this environment's, or Debian's package (its directory is on
+    sys.path only while the package is imported; it needs nothing but the standard library, and
+    its submodules are found through the package afterwards, so nothing else of the system's
+    dist-packages becomes importable). Raises ImportError saying what to install."""
     try:
         import mininet  # type: ignore
         return
     except ImportError:
         pass
-    if os.path.isdir(os.path.join(_DEBIAN_DIST, "mininet")) and _DEBIAN_DIST not in sys.path:
-        sys.path.append(_DEBIAN_DIST)
+    if not os.path.isdir(os.path.join(_DEBIAN_DIST, "mininet")):
+        raise ImportError("Mininet is not installed: apt-get install -y mininet")
+    sys.path.append(_DEBIAN_DIST)
     try:
         import mininet  # noqa: F401
-    except ImportError:
-        raise ImportError("Mininet is not installed: apt-get install -y mininet") from None
+    finally:
+        sys.path.remove(_DEBIAN_DIST)
 
 
 def mininet_skip_reason() -> str | None:
@@ -139,6 +142,11 @@ class P4RuntimeSwitch(Switch):  # type: ignore[misc]
             return ""
 
     def stop(self, deleteIntfs: bool = True) -> None:
+        self.stop_process()
+        super().stop(deleteIntfs)
+
+    def stop_process(self) -> None:
+        """End the switch process (before Mininet takes its interfaces away)."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -146,7 +154,6 @@ class P4RuntimeSwitch(Switch):  # type: ignore[misc]
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        super().stop(deleteIntfs)
 
     def connected(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -258,6 +265,9 @@ def mininet_lab(config: Path, work: Path, *, target: str = "softswitch", switch:
             except subprocess.TimeoutExpired:
                 ffd.kill()
                 ffd.wait()
+        for node in net.switches:
+            if isinstance(node, P4RuntimeSwitch):
+                node.stop_process()
         net.stop()
 
 
