@@ -83,7 +83,7 @@ clean: ## Remove build outputs (not the venvs)
 
 # ---- labs (docs/labs.md): a network-namespace lab generated from a fatflowd configuration
 CONFIG       ?= examples/lab.yaml
-TARGET       ?= softswitch
+LAB_TARGET    = $(or $(TARGET),softswitch)
 LAB_DIR      ?= $(BUILD)/lab
 LAB_TOOLS    := ip:iproute2 ethtool:ethtool ping:iputils-ping iperf3:iperf3 dig:dnsutils curl:curl
 .PHONY: lab lab-down
@@ -95,9 +95,9 @@ lab: $(STAMP) ## Lab from CONFIG (examples/lab.yaml) on TARGET (softswitch|bmv2)
 	    echo "lab: apt-get install$$missing"; apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
 	  else echo "lab: missing packages:$$missing"; fi; fi
-	@if [ "$(TARGET)" = bmv2 ]; then test -f $(BUILD)/fatflow.json || $(MAKE) --no-print-directory p4; \
+	@if [ "$(LAB_TARGET)" = bmv2 ]; then test -f $(BUILD)/fatflow.json || $(MAKE) --no-print-directory p4; \
 	 else test -f $(BUILD)/fatflow.p4 -a -f $(BUILD)/fatflow.p4info.txtpb || $(MAKE) --no-print-directory p4; fi
-	@$(PY) -m topo up $(CONFIG) --target $(TARGET) --run-dir $(LAB_DIR)
+	@$(PY) -m topo up $(CONFIG) --target $(LAB_TARGET) --run-dir $(LAB_DIR)
 
 lab-down: $(STAMP) ## Remove the lab (its processes, namespaces, veths), also after a crash
 	@$(PY) -m topo down --run-dir $(LAB_DIR)

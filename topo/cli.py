@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
                    "(fatflowd then runs with a copy of the configuration saying so)")
     p.add_argument("--p4info", type=Path, default=None, help="P4Info instead of the configuration's")
     p.add_argument("--device-config", type=Path, default=None, help="device config instead of the configuration's")
+    p.add_argument("--api-listen", default=None, metavar="HOST:PORT",
+                   help="fatflowd's API address instead of the configuration's (metrics off)")
     p.add_argument("--timeout", type=float, default=90.0)
     common(p, prefix_default="ffl")
     p = sub.add_parser("down", help="remove the lab (also after a crash; idempotent)")
@@ -81,7 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 signal.signal(sig, _interrupt)  # removed again as on Ctrl-C
             state = lab.up(args.config, switch=args.switch, target=args.target, run_dir=args.run_dir,
                            prefix=args.prefix, address=args.grpc_addr, p4info=args.p4info,
-                           device_config=args.device_config, timeout=args.timeout)
+                           device_config=args.device_config, api_listen=args.api_listen,
+                           timeout=args.timeout)
             print(lab.usage(state))
             return 0
         if args.command == "down":

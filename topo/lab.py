@@ -181,7 +181,13 @@ def wait_fatflowd_ready(ffd: subprocess.Popen[bytes], log: Path, switch: str, de
 
 
 def effective_config(cfg: FatflowConfig, sw: SwitchConfig, *, address: str | None, p4info: Path | None,
-                      device_config: Path | None) -> tuple[FatflowConfig, bool]:
+                      device_config: Path | None, api_listen: str | None = None) -> tuple[FatflowConfig, bool]:
+    """``cfg`` with the lab's overrides (switch address, pipeline files, fatflowd's API address);
+    the flag says whether anything changed (else fatflowd runs with the file itself)."""
+    if api_listen is not None and api_listen != cfg.api.listen:
+        cfg = dataclasses.replace(cfg, api=dataclasses.replace(cfg.api, listen=api_listen, metrics_listen=None))
+        new_cfg, _ = effective_config(cfg, sw, address=address, p4info=p4info, device_config=device_config)
+        return new_cfg, True
     changes: dict[str, Any] = {}
     if address is not None and address != sw.address:
         changes["address"] = address
@@ -198,7 +204,7 @@ def effective_config(cfg: FatflowConfig, sw: SwitchConfig, *, address: str | Non
 
 def up(config: Path, *, switch: str | None = None, target: str = "softswitch", run_dir: Path = REPO / "build" / "lab",
        prefix: str = "ffl", address: str | None = None, p4info: Path | None = None,
-       device_config: Path | None = None, timeout: float = 90.0,
+       device_config: Path | None = None, api_listen: str | None = None, timeout: float = 90.0,
        say: Callable[[str], None] = lambda s: print(s, flush=True)) -> LabState:
     """Build the lab and start the switch and fatflowd; returns once fatflowd is primary and has
     applied the configuration. On any failure (or Ctrl-C) everything is removed again."""
@@ -213,7 +219,8 @@ def up(config: Path, *, switch: str | None = None, target: str = "softswitch", r
     if target == "bmv2":
         p4info = p4info or BMV2_P4INFO
         device_config = device_config or BMV2_JSON
-    eff, changed = effective_config(cfg, sw, address=address, p4info=p4info, device_config=device_config)
+    eff, changed = effective_config(cfg, sw, address=address, p4info=p4info, device_config=device_config,
+                                    api_listen=api_listen)
     eff_sw = eff.switch(sw.name)
     for what, path in (("p4info", eff_sw.p4info), ("device_config", eff_sw.device_config)):
         if not path.is_file():

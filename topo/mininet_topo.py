@@ -249,7 +249,7 @@ def mininet_lab(config: Path, work: Path, *, target: str = "softswitch", switch:
         net.start()
         node: P4RuntimeSwitch = net.get(switch_name)
         eff, _ = lab.effective_config(cfg, sw_cfg, address=node.grpc_address, p4info=p4info,
-                                      device_config=device_config)
+                                      device_config=device_config, api_listen=f"127.0.0.1:{free_port()}")
         eff_path = work / "fatflowd.yaml"
         eff_path.write_text(config_to_yaml(eff))
         ffd_log = work / "fatflowd.log"

@@ -59,7 +59,8 @@ def assert_nothing_left(prefix: str) -> None:
 
 def _up(tmp: Path, pipeline: PipelineBuild, prefix: str = PREFIX, **kw: Any) -> lab.LabState:
     return lab.up(LAB_YAML, run_dir=tmp, prefix=prefix, address=f"127.0.0.1:{free_port()}",
-                  p4info=pipeline.p4info, device_config=pipeline.device_config, say=lambda s: None, **kw)
+                  p4info=pipeline.p4info, device_config=pipeline.device_config, say=lambda s: None,
+                  api_listen=f"127.0.0.1:{free_port()}", **kw)
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +158,8 @@ def test_lab_down_after_sigkill(tmp_path: Path, pipeline: PipelineBuild) -> None
     prefix = f"fk{os.getpid() % 10000}"
     up = subprocess.run([sys.executable, "-m", "topo", "up", str(LAB_YAML), "--prefix", prefix, "--run-dir",
                          str(tmp_path), "--grpc-addr", f"127.0.0.1:{free_port()}", "--p4info", str(pipeline.p4info),
-                         "--device-config", str(pipeline.device_config)], cwd=REPO, capture_output=True,
+                         "--device-config", str(pipeline.device_config), "--api-listen", f"127.0.0.1:{free_port()}"],
+                        cwd=REPO, capture_output=True,
                         text=True, timeout=180, check=False)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
@@ -188,7 +190,8 @@ def test_up_killed_midway_then_down(tmp_path: Path, pipeline: PipelineBuild) -> 
     prefix = f"fm{os.getpid() % 10000}"
     proc = subprocess.Popen([sys.executable, "-m", "topo", "up", str(LAB_YAML), "--prefix", prefix, "--run-dir",
                              str(tmp_path), "--grpc-addr", f"127.0.0.1:{free_port()}", "--p4info",
-                             str(pipeline.p4info), "--device-config", str(pipeline.device_config)], cwd=REPO,
+                             str(pipeline.p4info), "--device-config", str(pipeline.device_config),
+                             "--api-listen", f"127.0.0.1:{free_port()}"], cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _eventually(lambda: (lambda s: s is not None and "switch" in s.pids)(lab.read_state(tmp_path)), 60,
@@ -214,5 +217,6 @@ def test_failed_up_removes_what_it_built(tmp_path: Path, pipeline: PipelineBuild
     prefix = f"fb{os.getpid() % 10000}"
     with pytest.raises(lab.LabError, match=r"did not become primary|exited"):
         lab.up(LAB_YAML, run_dir=tmp_path / "run", prefix=prefix, address=f"127.0.0.1:{free_port()}",
-               p4info=pipeline.p4info, device_config=broken, timeout=8, say=lambda s: None)
+               p4info=pipeline.p4info, device_config=broken, timeout=8, say=lambda s: None,
+               api_listen=f"127.0.0.1:{free_port()}")
     assert_nothing_left(prefix)

@@ -106,6 +106,10 @@ def test_effective_config_only_when_needed(tmp_path: Path) -> None:
     assert changed and new.switch(sw.name).address == "127.0.0.1:1234"
     assert new.switch(sw.name).p4info == (tmp_path / "i").resolve()
     assert new.switch(sw.name).vmis == sw.vmis
+    api, changed = lab.effective_config(cfg, sw, address=None, p4info=None, device_config=None,
+                                        api_listen="127.0.0.1:4321")
+    assert changed and api.api.listen == "127.0.0.1:4321" and api.api.metrics_listen is None
+    assert api.switch(sw.name) == sw
 
 
 def test_dnsd_answers_a_queries() -> None:
