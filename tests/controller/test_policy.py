@@ -79,7 +79,7 @@ def test_default_policy_cache_survives_a_reload_with_reused_ids() -> None:
 
 
 def test_firewall_denies_ports_and_prefixes() -> None:
-    fw = FirewallPolicy({"deny_ports": {"tcp": [23], "udp": ["69"]}, "deny_prefixes": ["192.0.2.0/24", "2001:db8:bad::/48"],
+    fw = FirewallPolicy({"deny_ports": {"tcp": [23], "udp": [69]}, "deny_prefixes": ["192.0.2.0/24", "2001:db8:bad::/48"],
                          "drop_lifetime": 15})
     d = PortDefaults(egress_port=3, default_lifetime=60)
     drop = Decision(drop=True, lifetime=15)
