@@ -360,6 +360,8 @@ def cmd_flows_top(c: FatflowClient, a: argparse.Namespace, out: Out) -> int:
     prev: dict[str, tuple[float, int, int]] = {}
     last_stats: tuple[float, int, int] | None = None
     console = Console()
+    if not console.is_terminal:  # a pipe or a file: no wrapping of the keys at 80 columns
+        console = Console(width=200)
 
     def snapshot() -> Any:
         nonlocal last_stats
