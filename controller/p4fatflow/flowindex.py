@@ -23,7 +23,7 @@ __all__ = ["FlowIndex"]
 
 
 class FlowIndex:
-    __slots__ = ("_bucket_of", "_buckets", "_heap", "_ints", "_live")
+    __slots__ = ("_bucket_of", "_buckets", "_heap", "_ints", "_live", "_tombs")
 
     def __init__(self) -> None:
         self._bucket_of: dict[bytes, int] = {}
@@ -32,6 +32,9 @@ class FlowIndex:
         # stale; _live counts the others, and a deque mostly stale is compacted (amortised O(1)).
         self._buckets: dict[int, deque[bytes]] = {}
         self._live: dict[int, int] = {}
+        # Keys removed from a bucket that still lives: their stale deque copy is skipped, so a key
+        # removed and added again to the same bucket goes to the back, as a new flow would.
+        self._tombs: dict[int, set[bytes]] = {}
         self._heap: list[int] = []
         self._ints: dict[int, int] = {}  # one int object per bucket number, shared by its flows
 
@@ -68,24 +71,35 @@ class FlowIndex:
         b = self._bucket_of.pop(key, None)
         if b is None:
             return False
-        self._unlive(b)
+        if self._unlive(b):
+            self._tombs.setdefault(b, set()).add(key)
         return True
 
-    def _unlive(self, b: int) -> None:
+    def _unlive(self, b: int) -> bool:
+        """One flow fewer in bucket ``b``; False if the bucket is gone with it."""
         live = self._live[b] - 1
         if live == 0:
             del self._buckets[b], self._live[b], self._ints[b]
-            return
+            self._tombs.pop(b, None)
+            if len(self._heap) > 2 * len(self._buckets) + 64:  # drop numbers of dead buckets
+                self._heap = list(self._buckets)
+                heapq.heapify(self._heap)
+            return False
         self._live[b] = live
         dq = self._buckets[b]
         if len(dq) > 2 * live + 64:
+            # Keep each live key once, at its last (newest) place.
             seen: set[bytes] = set()
-            keep: deque[bytes] = deque()
-            for k in dq:
-                if self._bucket_of.get(k) == b and k not in seen:
+            keep: list[bytes] = []
+            for k in reversed(dq):
+                if k not in seen and self._bucket_of.get(k) == b:
                     seen.add(k)
                     keep.append(k)
-            self._buckets[b] = keep
+            keep.reverse()
+            self._buckets[b] = deque(keep)
+            self._tombs.pop(b, None)
+            return False  # no stale copies left: nothing to skip
+        return True
 
     def pop_nearest(self) -> bytes | None:
         """Remove and return the flow nearest to expiry: the first added of the earliest bucket."""
@@ -96,19 +110,25 @@ class FlowIndex:
             if dq is None:
                 heapq.heappop(heap)
                 continue
+            tombs = self._tombs.get(b)
             while dq:
                 key = dq.popleft()
+                if tombs and key in tombs:
+                    tombs.discard(key)  # the stale copy of a removed (maybe re-added) key
+                    continue
                 if self._bucket_of.get(key) == b:
                     del self._bucket_of[key]
                     self._unlive(b)
                     return key
             # only stale keys were left (cannot happen while _live is right, but stay safe)
             del self._buckets[b], self._live[b], self._ints[b]
+            self._tombs.pop(b, None)
         return None
 
     def clear(self) -> None:
         self._bucket_of.clear()
         self._buckets.clear()
         self._live.clear()
+        self._tombs.clear()
         self._heap.clear()
         self._ints.clear()

@@ -71,6 +71,7 @@ class FlowStats:
     capacity_drops: int = 0
     lifetime0: int = 0
     adopted: int = 0
+    malformed: int = 0  # digest entries that could not be decoded (or whose policy call failed)
     preinstalled: int = 0  # installed through the API before their first packet
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
 
@@ -189,8 +190,10 @@ class FlowManager:
         key_obj = found[0]
         version, values = self.codec.key_values(key_obj)
         key = self.codec.index_key(version, values)
-        if key in self.index:  # installed meanwhile: release at once
-            self._release([(egress, msg.payload)], None)
+        if key in self.index:  # installed meanwhile: release it as the flow's context says
+            task = asyncio.create_task(self._release_installed(key, egress, msg.payload))
+            self._commits.add(task)
+            task.add_done_callback(self._commits.discard)
             return
         self.hold.add(key, msg.payload, egress)
 
@@ -231,34 +234,46 @@ class FlowManager:
             self._backlog -= n
             acks.append((msg.digest_id, msg.list_id))
             for item in msg.data:
-                m = item.struct.members
-                version = m[0].bitstring[-1]
-                values = [canon(m[i].bitstring) for i in range(1, 9)]
-                key = codec.index_key(version, values)
-                if key in index or key in pending:
-                    self.stats.duplicates += 1
-                    continue
-                vmi = int.from_bytes(m[9].bitstring, "big")
-                direction = m[10].bitstring[-1]
-                port = int.from_bytes(m[11].bitstring, "big")
-                d = policy.decide(NewFlow(version, values, vmi, direction, port), defaults_of.get(port, fallback))
-                ctx = FlowContext(d.drop, d.mirror, d.offloaded, d.egress_port, d.lifetime, vmi, port, direction,
-                                  now_ns, fps.get(vmi, 0), d.info)
-                if d.lifetime <= 0:
-                    self.stats.lifetime0 += 1
-                    lifetime0.append(FlowRecord(self.switch, key, ctx, 1, 0, now_ns, Reason.LIFETIME0, codec))
-                    self._release_held(key, ctx)
-                    continue
-                if len(index) + len(pending) >= max_flows:
-                    victim = index.pop_nearest()
-                    if victim is None:  # everything is in flight: nothing to recycle yet
-                        self.stats.capacity_drops += 1
+                try:
+                    m = item.struct.members
+                    version = m[0].bitstring[-1]
+                    if version != 4 and version != 6:
+                        raise ValueError(f"ip_version {version}")
+                    values = [m[1].bitstring, m[2].bitstring, m[3].bitstring, m[4].bitstring, m[5].bitstring,
+                              m[6].bitstring, m[7].bitstring, m[8].bitstring]
+                    for i, v in enumerate(values):  # targets that pad bytestrings (canonical ones pass as they are)
+                        if len(v) > 1 and not v[0]:
+                            values[i] = canon(v)
+                    key = codec.index_key(version, values)
+                    if key in index or key in pending:
+                        self.stats.duplicates += 1
                         continue
-                    victims.append(victim)
-                pending[key] = ctx
-                keys.append(key)
-                updates.append(codec.insert(key, ctx))
-                arrivals.append(arrived)
+                    vmi = int.from_bytes(m[9].bitstring, "big")
+                    direction = m[10].bitstring[-1]
+                    port = int.from_bytes(m[11].bitstring, "big")
+                    d = policy.decide(NewFlow(version, values, vmi, direction, port), defaults_of.get(port, fallback))
+                    ctx = FlowContext(d.drop, d.mirror, d.offloaded, d.egress_port, d.lifetime, vmi, port, direction,
+                                      now_ns, fps.get(vmi, 0), d.info)
+                    if d.lifetime <= 0:
+                        self.stats.lifetime0 += 1
+                        lifetime0.append(FlowRecord(self.switch, key, ctx, 1, 0, now_ns, Reason.LIFETIME0, codec))
+                        self._release_held(key, ctx)
+                        continue
+                    if len(index) + len(pending) >= max_flows:
+                        victim = index.pop_nearest()
+                        if victim is None:  # everything is in flight: nothing to recycle yet
+                            self.stats.capacity_drops += 1
+                            continue
+                        victims.append(victim)
+                    pending[key] = ctx
+                    keys.append(key)
+                    updates.append(codec.insert(key, ctx))
+                    arrivals.append(arrived)
+                except Exception as exc:  # a malformed digest entry or a failing policy: skip it, count it
+                    self.stats.malformed += 1
+                    if self.stats.malformed == 1 or self.stats.malformed % 10000 == 0:
+                        log.warning("switch %s: digest entry skipped (%d so far): %r", self.switch,
+                                    self.stats.malformed, exc)
         self.records.publish(lifetime0)
         return victims, keys, updates, acks, arrivals
 
@@ -277,6 +292,9 @@ class FlowManager:
                 for k in keys:
                     self._pending.pop(k, None)
                     self.hold.discard(k)
+                now_s = int(time.time())
+                for v in victims:  # not deleted after all: keep them indexed, first to recycle
+                    self.index.add(v, now_s)
                 return
             self.stats.recycles += len(victims)
             self.records.publish(recycled)
@@ -336,6 +354,13 @@ class FlowManager:
         if held:
             self._release([(h.egress_port, h.payload) for h in held], ctx)
 
+    async def _release_installed(self, key: bytes, egress: int, payload: bytes) -> None:
+        got = await self.context_of(key)
+        if got is None or got[0] is None:
+            self.hold.dropped += 1  # gone meanwhile (expired, recycled): its next packet is a new miss
+            return
+        self._release([(egress, payload)], got[0])
+
     def _release(self, packets: Iterable[tuple[int, bytes]], ctx: FlowContext | None) -> None:
         session = self._session
         if session is None:
@@ -372,7 +397,8 @@ class FlowManager:
         session = self._session
         if session is None or not keys:
             return 0
-        records = await self._records_of(session, keys, reason, check_idle=check_idle)
+        present: set[bytes] = set()
+        records = await self._records_of(session, keys, reason, check_idle=check_idle, present=present)
         gone = [r.index_key for r in records]
         codes = await session.write_wire([self.codec.delete(k) for k in gone])
         done = 0
@@ -380,10 +406,8 @@ class FlowManager:
             if code in (OK, _NOT_FOUND):
                 self.index.remove(k)
                 done += 1
-        missing = set(keys) - {r.index_key for r in records}
-        for k in missing:
-            if not check_idle:
-                self.index.remove(k)  # not on the switch any more: forget it
+        for k in set(keys) - present:
+            self.index.remove(k)  # not on the switch any more: forget it
         records = [r for r in records if r.index_key not in self.index]
         self.records.publish(records)
         counter = {Reason.IDLE: "expiries", Reason.FLUSHED: "flushed", Reason.DELETED: "deleted"}.get(reason)
@@ -392,12 +416,13 @@ class FlowManager:
         return done
 
     async def _records_of(self, session: SwitchSession, keys: Sequence[bytes], reason: Reason, *,
-                          check_idle: bool = False) -> list[FlowRecord]:
-        """Read the entries of ``keys`` (context + counters) and make their records."""
+                          check_idle: bool = False, present: set[bytes] | None = None) -> list[FlowRecord]:
+        """Read the entries of ``keys`` (context + counters) and make their records; ``present``
+        collects the keys the switch still has (also those kept as active)."""
         out: list[FlowRecord] = []
         now_ns = time.time_ns()
         for i in range(0, len(keys), _READ_CHUNK):
-            entities = [self.codec.read_entity(k) for k in keys[i:i + _READ_CHUNK]]
+            entities = [self.codec.read_entity(k, idle=check_idle) for k in keys[i:i + _READ_CHUNK]]
             try:
                 entries = await session.read_all(entities)
             except WriteError:
@@ -407,6 +432,8 @@ class FlowManager:
                 k = self.codec.index_key_of_entry(te)
                 if k is None:
                     continue
+                if present is not None:
+                    present.add(k)
                 ctx = FlowContext.from_metadata(te.metadata)
                 if check_idle and te.HasField("time_since_last_hit") and ctx is not None:
                     if te.time_since_last_hit.elapsed_ns < ctx.lifetime * 1_000_000_000 // 2:
@@ -436,6 +463,11 @@ class FlowManager:
     async def update(self, key: bytes, **changes: object) -> FlowContext | None:
         """Change an installed flow's context (lifetime, offloaded, mirror, verdict_drop,
         egress_port, info): one MODIFY of its entry. None if the flow is not installed."""
+        lifetime = changes.get("lifetime")
+        if lifetime is not None and (not isinstance(lifetime, int) or lifetime <= 0):
+            # idle_timeout_ns 0 means "never expires" to P4Runtime; lifetime 0 flows are never
+            # installed, so an installed flow's lifetime stays >= 1 (delete it to end it now).
+            raise ValueError(f"lifetime of an installed flow must be an integer >= 1 s, got {lifetime!r}")
         session = self._session
         got = await self.context_of(key)
         if session is None or got is None or got[0] is None:

@@ -139,6 +139,8 @@ class SwitchNode:
         async with self._lock:
             self.cfg, self.sw = cfg, sw
             self.flows.settings = _flow_settings(sw)
+            self.flows.policy = make_policy(sw.flowtable.policy, sw.flowtable.policy_options)
+            self.flows.hold.per_flow, self.flows.hold.total = sw.flowtable.hold.per_flow, sw.flowtable.hold.total
             if not self.session.is_primary:
                 return ApplyReport(self.name, errors=["not primary: applied when it becomes primary"])
             return await self._apply(cfg, sw, flush=True)

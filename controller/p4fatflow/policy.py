@@ -17,6 +17,7 @@ from functools import cached_property
 from ipaddress import IPv4Address, IPv6Address, ip_network
 from typing import Any, Protocol
 
+from p4fatflow.dataplane import DIRECTION_TO_VM
 from p4fatflow.key import FlowKey
 
 __all__ = ["Decision", "NewFlow", "Policy", "PortDefaults", "DefaultPolicy", "FirewallPolicy",
@@ -84,17 +85,21 @@ class DefaultPolicy:
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         if options:
             raise PolicyError(f"policy 'default' takes no options, got {sorted(options)}")
-        self._cache: dict[tuple[int, int], Decision] = {}
+        # (id(defaults), protocol) -> (defaults, decision): the entry keeps its PortDefaults alive
+        # and is checked by identity, so a new PortDefaults at a reused address never matches.
+        self._cache: dict[tuple[int, int], tuple[PortDefaults, Decision]] = {}
 
     def decide(self, flow: NewFlow, defaults: PortDefaults) -> Decision:
         ck = (id(defaults), flow.protocol)
-        d = self._cache.get(ck)
-        if d is None:
-            proto = flow.protocol
-            lifetime = defaults.lifetimes.get(proto, defaults.default_lifetime)
-            d = Decision(egress_port=defaults.egress_port, lifetime=lifetime, mirror=defaults.mirror)
-            if len(self._cache) < 65536:
-                self._cache[ck] = d
+        hit = self._cache.get(ck)
+        if hit is not None and hit[0] is defaults:
+            return hit[1]
+        proto = flow.protocol
+        lifetime = defaults.lifetimes.get(proto, defaults.default_lifetime)
+        d = Decision(egress_port=defaults.egress_port, lifetime=lifetime, mirror=defaults.mirror)
+        if len(self._cache) >= 65536:
+            self._cache.clear()
+        self._cache[ck] = (defaults, d)
         return d
 
 
@@ -110,15 +115,24 @@ class FirewallPolicy(DefaultPolicy):
         options = dict(options or {})
         names = {"tcp": 6, "udp": 17, "sctp": 132}
         self.deny_ports: set[tuple[int, int]] = set()
-        for proto, ports in dict(options.pop("deny_ports", {}) or {}).items():
+        deny = options.pop("deny_ports", {}) or {}
+        if not isinstance(deny, Mapping):
+            raise PolicyError(f"policy firewall: deny_ports: expected a mapping like {{tcp: [23]}}, got {deny!r}")
+        for proto, ports in deny.items():
             if proto not in names:
-                raise PolicyError(f"policy firewall: deny_ports: unknown protocol {proto!r}")
-            self.deny_ports.update((names[proto], int(p)) for p in ports)
+                raise PolicyError(f"policy firewall: deny_ports: unknown protocol {proto!r} (tcp, udp, sctp)")
+            if not isinstance(ports, list) or not all(
+                    isinstance(p, int) and not isinstance(p, bool) and 0 <= p <= 0xFFFF for p in ports):
+                raise PolicyError(f"policy firewall: deny_ports.{proto}: expected a list of ports 0-65535, got {ports!r}")
+            self.deny_ports.update((names[proto], p) for p in ports)
         try:
             self.deny_prefixes = tuple(ip_network(p, strict=False) for p in options.pop("deny_prefixes", []) or [])
         except ValueError as exc:
             raise PolicyError(f"policy firewall: deny_prefixes: {exc}") from None
-        self.drop = Decision(drop=True, lifetime=int(options.pop("drop_lifetime", 30)))
+        drop_lifetime = options.pop("drop_lifetime", 30)
+        if isinstance(drop_lifetime, bool) or not isinstance(drop_lifetime, int) or drop_lifetime < 1:
+            raise PolicyError(f"policy firewall: drop_lifetime: expected seconds >= 1, got {drop_lifetime!r}")
+        self.drop = Decision(drop=True, lifetime=drop_lifetime)
         if options:
             raise PolicyError(f"policy firewall: unknown options {sorted(options)}")
 
@@ -126,8 +140,9 @@ class FirewallPolicy(DefaultPolicy):
         if (flow.protocol, flow.dst_port) in self.deny_ports:
             return self.drop
         if self.deny_prefixes:
-            dst = flow.key.dst
-            if any(dst in net for net in self.deny_prefixes):
+            # The remote side: the destination of a from-VM flow, the source of a to-VM flow.
+            remote = flow.key.src if flow.direction == DIRECTION_TO_VM else flow.key.dst
+            if any(remote in net for net in self.deny_prefixes):
                 return self.drop
         return super().decide(flow, defaults)
 

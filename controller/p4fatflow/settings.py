@@ -47,6 +47,7 @@ from p4fatflow.config import (
     Topology,
     parse_network,
 )
+from p4fatflow.policy import PolicyError, make_policy
 from p4fatflow.settings_schema import (
     MAX_CONFIG_BYTES,
     ConfigFileError,
@@ -379,6 +380,10 @@ class _Builder:
         if hold["total"] < hold["per_flow"]:
             self.problem(at(("hold", "total")), f"{hold['total']} is less than per_flow ({hold['per_flow']})")
         digest = d["digest"]
+        try:  # a policy's options are checked by building it, so a bad option is a config error
+            make_policy(d["policy"], d["policy_options"])
+        except PolicyError as exc:
+            self.problem(at(("policy_options",)), str(exc))
         return FlowtableSettings(
             max_flows=max_flows,
             lifetimes=MappingProxyType(lifetimes),

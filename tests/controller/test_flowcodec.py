@@ -6,7 +6,6 @@ import dataclasses
 import random
 from ipaddress import IPv4Address, IPv6Address
 
-import pytest
 from finsy.proto import p4r
 from flow_support import codec, ib, key_ints, key_values, profile, v4key, v6key
 from hypothesis import given, settings
@@ -186,9 +185,6 @@ def test_foreign_metadata_is_no_context() -> None:
     assert FlowContext.from_metadata(b"\x02" + data[1:]) is None
 
 
-@pytest.mark.xfail(strict=True, reason="flowcodec.py FlowCodec.flow_key(): decodes match fields sorted by field_id "
-                   "and assumes ids ascend in FLOW_KEY_FIELDS order; a P4Info whose flow-table field ids are in "
-                   "another order (any other compiler's numbering) decodes a wrong key. Use id_to_index instead")
 def test_flow_key_does_not_depend_on_the_order_of_field_ids() -> None:
     prof = profile()
     perm = (8, 7, 6, 5, 4, 3, 2, 1)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from p4fatflow.flowindex import FlowIndex
@@ -155,9 +154,6 @@ def test_clear() -> None:
     assert index.pop_nearest() == b"x"
 
 
-@pytest.mark.xfail(strict=True, reason="flowindex.py add(): a key removed from (or moved out of) a bucket and "
-                   "added to it again keeps its old place in the bucket's deque (the stale entry still matches "
-                   "_bucket_of), so it is recycled before keys added to that bucket in between")
 def test_re_added_key_goes_to_the_back_of_its_bucket() -> None:
     index = FlowIndex()
     index.add(b"k", 5)
@@ -167,9 +163,6 @@ def test_re_added_key_goes_to_the_back_of_its_bucket() -> None:
     assert index.pop_nearest() == b"j"
 
 
-@pytest.mark.xfail(strict=True, reason="flowindex.py: a bucket emptied by remove() leaves its number in _heap "
-                   "(only pop_nearest pops it), so without capacity pressure _heap grows by one int per bucket "
-                   "ever created, independent of the live flows")
 def test_heap_is_bounded_by_live_buckets() -> None:
     index = FlowIndex()
     for second in range(10_000):  # flows installed and aged out by idle timeouts, never recycled

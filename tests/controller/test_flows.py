@@ -280,9 +280,6 @@ async def test_idle_notifications_read_delete_and_record_with_counters(rig: Rig)
     assert rig.sw.reads[-1][0].table_entry.HasField("counter_data")
 
 
-@pytest.mark.xfail(strict=True, reason="flows.py: the idle Read does not ask for time_since_last_hit (see "
-                   "test_idle_read_asks_for_time_since_last_hit), so a flow hit again after its notification is "
-                   "deleted anyway")
 async def test_idle_but_hit_again_is_kept(rig: Rig) -> None:
     a = v4key()
     rig.send(a)
@@ -364,9 +361,6 @@ async def test_drop_verdict_drops_held_packets() -> None:
     await rig.fm.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="flows.py FlowManager.packet_in(): a held packet of a flow that is already "
-                   "installed is released with ctx=None (self._release([...], None)), so the flow's drop verdict and "
-                   "egress override are ignored: a packet of a dropped flow is sent out by packet-out")
 async def test_held_packet_of_an_installed_drop_flow_is_not_released() -> None:
     rig = await hold_rig(FixedPolicy(Decision(drop=True, lifetime=30)))
     rig.send(HELD_KEY)
@@ -463,15 +457,13 @@ async def test_update_modifies_the_entry(rig: Rig) -> None:
     assert await rig.fm.update(rig.ik(v6key()), offloaded=True) is None
 
 
-@pytest.mark.xfail(strict=True, reason="flows.py FlowManager.update(): lifetime=0 is written as idle_timeout_ns=0, "
-                   "which P4Runtime reads as 'never times out': a flow meant to expire after each packet becomes "
-                   "permanent. Refuse lifetime <= 0 in update() (or delete the flow with a LIFETIME0 record)")
 async def test_update_to_lifetime_zero_does_not_make_the_flow_permanent(rig: Rig) -> None:
     key = v4key()
     rig.send(key)
     await rig.fm.drain()
-    await rig.fm.update(rig.ik(key), lifetime=0)
-    assert rig.ik(key) not in rig.sw.table or rig.entry(key).idle_timeout_ns > 0
+    with pytest.raises(ValueError, match="lifetime"):  # P4Runtime's 0 would mean "never expires"
+        await rig.fm.update(rig.ik(key), lifetime=0)
+    assert rig.entry(key).idle_timeout_ns > 0
 
 
 async def test_stop_clears_state_and_ignores_later_messages() -> None:
@@ -496,10 +488,6 @@ async def test_stop_clears_state_and_ignores_later_messages() -> None:
     assert rig.ik(v4key(sport=1)) in rig.fm.index  # what was written stays known until the next adoption
 
 
-@pytest.mark.xfail(strict=True, reason="flows.py FlowManager._decide(): a digest whose values do not fit the flow "
-                   "table (here a 5-byte address with ip_version 4) raises IndexError in codec.index_key(); the "
-                   "exception ends _learn_loop for good, keys already moved to _pending stay there (treated as "
-                   "duplicates forever) and no later digest is learned. Validate per digest entry and skip/count it")
 async def test_a_malformed_digest_does_not_stop_learning(rig: Rig) -> None:
     bad = digest_data(v4key(sport=1), vmi_id=VMI_ID, direction=dp.DIRECTION_FROM_VM, ingress_port=VMI_PORT)
     bad.struct.members[2].bitstring = b"\x01\x0a\x00\x00\x01"
@@ -525,10 +513,6 @@ async def test_many_flows_in_batches() -> None:
     await rig.fm.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="flows.py _records_of()/flowcodec.read_entity(): the idle Read does not set "
-                   "time_since_last_hit in its filter, and P4Runtime targets (softswitch runtime/tables.py:272, BMv2) "
-                   "return it only when asked, so remove(check_idle=True) never sees a hit since the notification and "
-                   "deletes flows that became active again. Request it (read_entity(..., since_hit=True)) for idle reads")
 async def test_idle_read_asks_for_time_since_last_hit(rig: Rig) -> None:
     a = v4key()
     rig.send(a)

@@ -56,10 +56,6 @@ def test_default_policy_takes_no_options() -> None:
         DefaultPolicy({"x": 1})
 
 
-@pytest.mark.xfail(strict=True, reason="policy.py DefaultPolicy.decide(): the decision cache is keyed by "
-                   "id(defaults); after a reload the old PortDefaults are freed and a new one can get the same id, "
-                   "so the old configuration's lifetime/egress/mirror is returned. Key by the defaults' value (it "
-                   "is frozen; make lifetimes hashable) or clear the cache when port_defaults are replaced")
 def test_default_policy_cache_survives_a_reload_with_reused_ids() -> None:
     pol = DefaultPolicy()
     old = PortDefaults(egress_port=1, lifetimes={6: 10})
@@ -93,9 +89,6 @@ def test_firewall_denies_ports_and_prefixes() -> None:
     assert FirewallPolicy({}).drop.lifetime == 30
 
 
-@pytest.mark.xfail(strict=True, reason="policy.py FirewallPolicy.decide(): deny_prefixes are documented as the "
-                   "remote side but always checked against key.dst; for a to-VM flow (key in packet orientation) "
-                   "the remote side is key.src, so traffic from a denied prefix into a VM is allowed")
 def test_firewall_prefix_is_the_remote_side_for_to_vm_flows() -> None:
     fw = FirewallPolicy({"deny_prefixes": ["192.0.2.0/24"]})
     into_vm = nf(v4key(src="192.0.2.9", dst="10.0.0.5"), direction=dp.DIRECTION_TO_VM)
@@ -113,9 +106,6 @@ def test_firewall_bad_options_name_the_option(options: dict[str, Any], named: st
         FirewallPolicy(options)
 
 
-@pytest.mark.xfail(strict=True, reason="policy.py FirewallPolicy.__init__(): some bad option values escape as a "
-                   "bare ValueError/TypeError without the option's name (deny_ports not a mapping, a port that is "
-                   "not a number, drop_lifetime not a number); port numbers out of 0-65535 are accepted")
 @pytest.mark.parametrize(("options", "named"), [
     ({"deny_ports": [23]}, "deny_ports"),
     ({"deny_ports": {"tcp": ["telnet"]}}, "deny_ports"),
@@ -173,11 +163,6 @@ def test_make_policy() -> None:
         make_policy("nat")
 
 
-@pytest.mark.xfail(strict=True, reason="settings.py: policy_options are not validated when the configuration is "
-                   "loaded (only the policy name is, by the schema); a bad option passes `fatflowd --check` and "
-                   "load_config, then raises PolicyError from SwitchNode.__init__ at start (or inside the SIGHUP "
-                   "reload task). Build the policy (make_policy) during validation and report PolicyError as a "
-                   "configuration error")
 def test_bad_policy_options_are_a_configuration_error(tmp_path: Path) -> None:
     text = EXAMPLE.read_text(encoding="utf-8")
     assert "  policy: default" in text and "  policy_options: {}" in text

@@ -135,11 +135,11 @@ def test_mirror_new_flows_resolves_to_the_flowtable_default() -> None:
 
 def test_policy_options_are_replaced_not_merged() -> None:
     d = base()
-    d["flowtable"] = {"policy": "firewall", "policy_options": {"a": 1, "b": 2}}
-    d["switches"][0]["flowtable"] = {"policy_options": {"c": 3}}
+    d["flowtable"] = {"policy": "firewall", "policy_options": {"deny_ports": {"tcp": [23]}, "drop_lifetime": 5}}
+    d["switches"][0]["flowtable"] = {"policy_options": {"drop_lifetime": 9}}
     cfg = parse_config(yaml.safe_dump(d))
-    assert dict(cfg.flowtable.policy_options) == {"a": 1, "b": 2}
-    assert dict(cfg.switches[0].flowtable.policy_options) == {"c": 3}
+    assert dict(cfg.flowtable.policy_options) == {"deny_ports": {"tcp": [23]}, "drop_lifetime": 5}
+    assert dict(cfg.switches[0].flowtable.policy_options) == {"drop_lifetime": 9}
     assert cfg.switches[0].flowtable.policy == "firewall"
 
 
