@@ -200,8 +200,8 @@ class AsyncFatflowClient(_Base):
     async def update_flow(self, **kw: Any) -> Any:
         return await self.call("UpdateFlow", update_request(**kw))
 
-    async def update_flows(self, requests: Sequence[Any]) -> Any:
-        return await self.call("UpdateFlows", pb.UpdateFlowsRequest(updates=requests))
+    async def update_flows(self, requests: Sequence[Any], brief: bool = False) -> Any:
+        return await self.call("UpdateFlows", pb.UpdateFlowsRequest(updates=requests, brief=brief))
 
     async def get_flow(self, **kw: Any) -> Any:
         return await self.call("GetFlow", selector(**kw))
@@ -271,8 +271,8 @@ class FatflowClient(_Base):
     def update_flow(self, **kw: Any) -> Any:
         return self.call("UpdateFlow", update_request(**kw))
 
-    def update_flows(self, requests: Sequence[Any]) -> Any:
-        return self.call("UpdateFlows", pb.UpdateFlowsRequest(updates=requests))
+    def update_flows(self, requests: Sequence[Any], brief: bool = False) -> Any:
+        return self.call("UpdateFlows", pb.UpdateFlowsRequest(updates=requests, brief=brief))
 
     def get_flow(self, **kw: Any) -> Any:
         return self.call("GetFlow", selector(**kw))

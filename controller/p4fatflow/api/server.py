@@ -380,7 +380,7 @@ class FatflowService(pb_grpc.FatflowServicer):  # type: ignore[misc]
     def names(self, node: SwitchNode) -> dict[int, str]:
         return self.view(node).vmi_names
 
-    async def run_updates(self, items: Sequence[_Item | ApiError]) -> list[Any]:
+    async def run_updates(self, items: Sequence[_Item | ApiError], brief: bool = False) -> list[Any]:
         """Apply validated updates (errors pass through as FAILED results), one Write per switch."""
         results: list[Any] = [None] * len(items)
         by_node: dict[str, list[int]] = {}
@@ -409,8 +409,9 @@ class FatflowService(pb_grpc.FatflowServicer):  # type: ignore[misc]
                         results[i] = _failed(not_found(f"flow {it.flow_key} is not installed on switch {name}"),
                                              it.request.tag)
                     else:
-                        results[i] = pb.UpdateFlowResult(status=pb.UpdateFlowResult.APPLIED, tag=it.request.tag,
-                                                         flow=flow_pb(name, it.flow_key, ctx, names))
+                        results[i] = pb.UpdateFlowResult(status=pb.UpdateFlowResult.APPLIED, tag=it.request.tag) if (
+                            brief) else pb.UpdateFlowResult(status=pb.UpdateFlowResult.APPLIED, tag=it.request.tag,
+                                                            flow=flow_pb(name, it.flow_key, ctx, names))
             for i in idx:
                 if results[i] is not None:
                     continue
@@ -454,7 +455,7 @@ class FatflowService(pb_grpc.FatflowServicer):  # type: ignore[misc]
                 err = ApiError(exc.code, f"updates[{i}].{exc.message}")
                 err.tag = req.tag  # type: ignore[attr-defined]
                 items.append(err)
-        return pb.UpdateFlowsResponse(results=await self.run_updates(items))
+        return pb.UpdateFlowsResponse(results=await self.run_updates(items, request.brief))
 
     async def GetFlow(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         node, key, fkey, _, _ = self.selector(request)
