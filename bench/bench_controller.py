@@ -179,12 +179,18 @@ def run_server(port: int, digest_id: int, flows: int, list_size: int, window: in
 
 
 # ---------------------------------------------------------------------------------------------- controller
+def _dbg(what: str) -> None:
+    if os.environ.get("BENCH_DEBUG"):
+        print(f"bench: {what}", file=sys.stderr)
+
+
 class _Adapter:
     """Session listener wiring a bare FlowManager (no configuration layer)."""
 
     def __init__(self, flows: Any) -> None:
         self.flows = flows
         self.started = asyncio.Event()
+        self.first_idle = 0.0
 
     async def session_primary(self, session: Any, pushed: bool) -> None:
         await self.flows.start(session)
@@ -197,6 +203,8 @@ class _Adapter:
         self.flows.digest_list(msg)
 
     def idle_timeouts(self, session: Any, msg: Any) -> None:
+        if self.first_idle == 0.0:
+            self.first_idle = time.perf_counter()
         self.flows.idle_timeouts(msg)
 
     def packet_in(self, session: Any, msg: Any) -> None:
@@ -230,24 +238,34 @@ async def run_controller(build: Any, port: int, flows: int, max_flows: int, expi
     while fm.stats.digests == 0:
         await asyncio.sleep(0.001)
     t0 = time.perf_counter()
+    last = t0
     while fm.stats.setups < flows:
         await asyncio.sleep(0.005)
+        if os.environ.get("BENCH_DEBUG") and time.perf_counter() - last > 1:
+            last = time.perf_counter()
+            print(f"setups {fm.stats.setups}, digests {fm.stats.digests}, dups {fm.stats.duplicates}, "
+                  f"malformed {fm.stats.malformed}, index {len(fm.index)}", file=sys.stderr)
     t1 = time.perf_counter()
+    _dbg("setups done")
     await fm.drain()
     gc.collect()
     rss1 = psutil.Process().memory_info().rss
     out = {"setups_per_s": flows / (t1 - t0), "flows_installed": len(fm.index), "recycles": fm.stats.recycles,
            "rss_per_flow_bytes": (rss1 - rss0) / max(1, len(fm.index))}
     if expire:
-        while expired == 0:
-            await asyncio.sleep(0.001)
-        t2 = time.perf_counter()
+        last = time.perf_counter()
         while expired < flows:
             await asyncio.sleep(0.002)
+            if os.environ.get("BENCH_DEBUG") and time.perf_counter() - last > 1:
+                last = time.perf_counter()
+                print(f"expired {expired}, index {len(fm.index)}, idle queued {len(fm._idle)}", file=sys.stderr)
+        t2 = adapter.first_idle  # the first notification's arrival
         out["expiries_per_s"] = flows / (time.perf_counter() - t2)
         out["expiry_seconds_for_all"] = time.perf_counter() - t2
+    _dbg("measured; stopping")
     await session.stop()
     task.cancel()
+    _dbg("stopped")
     return out
 
 
@@ -295,9 +313,12 @@ def _with_server(build: Any, flows: int, *, list_size: int = 256, window: int = 
     proc.start()
     ready.wait(30)
     try:
-        if fn == "anchor":
-            return asyncio.run(run_minimal_learner(build, port, flows))
-        return asyncio.run(run_controller(build, port, flows, max_flows, idle))
+        # A fresh loop per phase, not closed: the measurement is over when the coroutine returns,
+        # and cancelling a session mid-stream at shutdown is not what is being measured.
+        loop = asyncio.new_event_loop()
+        coro = (run_minimal_learner(build, port, flows) if fn == "anchor"
+                else run_controller(build, port, flows, max_flows, idle))
+        return loop.run_until_complete(asyncio.wait_for(coro, 600))
     finally:
         proc.kill()
         proc.join()

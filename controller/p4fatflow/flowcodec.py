@@ -96,6 +96,9 @@ _UPDATE_TYPE = _num(p4r.Update, "type")
 _UPDATE_ENTITY = _num(p4r.Update, "entity")
 _WR_UPDATES = _num(p4r.WriteRequest, "updates")
 
+_MATCH_ONLY = p4r.TableEntry
+_READ_ENTITIES = _num(p4r.ReadRequest, "entities")
+
 UPDATE_INSERT = int(p4r.Update.INSERT)
 UPDATE_MODIFY = int(p4r.Update.MODIFY)
 UPDATE_DELETE = int(p4r.Update.DELETE)
@@ -150,6 +153,7 @@ class _TableCodec:
         self.ids = ids
         self.version = version
         self.table_prefix = _tag(_TE_TABLE_ID, 0) + varint(ids.table_id)
+        self.version_byte = bytes((version,))
         # prefixes[i][n]: everything before an n-byte value of key field i, from the `match` tag on
         prefixes: list[list[bytes]] = []
         for fid, bits in zip(ids.field_ids, ids.field_bits, strict=True):
@@ -178,6 +182,9 @@ class FlowCodec:
         self._wr_tag = _tag(_WR_UPDATES, 2)
         self._entity_tag = _tag(_UPDATE_ENTITY, 2)
         self._te_tag = _tag(_ENTITY_TE, 2)
+        self._read_tag = _tag(_READ_ENTITIES, 2)
+        self._read_tail = _ld(_TE_COUNTER, b"")
+        self._read_tail_idle = self._read_tail + _ld(_TE_SINCE_HIT, b"")
         self._update_heads = {t: _tag(_UPDATE_TYPE, 0) + varint(t) for t in
                               (UPDATE_INSERT, UPDATE_MODIFY, UPDATE_DELETE)}
 
@@ -198,6 +205,15 @@ class FlowCodec:
         tc = self._by_table.get(te.table_id)
         if tc is None:
             return None
+        # Fast path: the entry's match, serialized by protobuf (C speed), is our match wire when
+        # the target answers with canonical values in field-id order (as P4Runtime servers do);
+        # anything else takes the general path below.
+        match = te.match
+        if len(match) == len(tc.prefixes):
+            wire: bytes = _MATCH_ONLY(match=match).SerializeToString()
+            key = tc.version_byte + wire
+            if self._plausible(tc, match):
+                return key
         values: list[bytes] = [b""] * len(tc.prefixes)
         for fm in te.match:
             i = tc.id_to_index.get(fm.field_id)
@@ -210,6 +226,14 @@ class FlowCodec:
         if not all(values):
             return None
         return self.index_key(tc.version, values)
+
+    @staticmethod
+    def _plausible(tc: _TableCodec, match: object) -> bool:
+        for fid, fm in zip(tc.ids.field_ids, match, strict=True):  # type: ignore[call-overload]
+            v = fm.exact.value
+            if fm.field_id != fid or not v or (len(v) > 1 and not v[0]) or len(v) > tc.max_len[tc.id_to_index[fid]]:
+                return False
+        return True
 
     def flow_key(self, index_key: bytes) -> FlowKey:
         """Decode an index key into the FlowKey it stands for (slow path: records, API)."""
@@ -286,7 +310,26 @@ class FlowCodec:
 
     def delete(self, index_key: bytes) -> bytes:
         tc = self._v4 if index_key[0] == 4 else self._v6
-        return self._update(UPDATE_DELETE, tc.table_prefix + index_key[1:])
+        prefix = tc.table_prefix
+        te_len = len(prefix) + len(index_key) - 1
+        te_head = _vlen(te_len)
+        ent_len = 1 + len(te_head) + te_len
+        ent_head = _vlen(ent_len)
+        head = self._update_heads[UPDATE_DELETE]
+        upd_len = len(head) + 1 + len(ent_head) + ent_len
+        return b"".join((self._wr_tag, _vlen(upd_len), head, self._entity_tag, ent_head, self._te_tag, te_head,
+                         prefix, memoryview(index_key)[1:]))
+
+    def read_wire(self, index_key: bytes, *, idle: bool = False) -> bytes:
+        """One ``entities`` field of a ReadRequest (wire bytes) asking for exactly this flow entry
+        with its direct counter (and, with ``idle``, its time since last hit)."""
+        tc = self._v4 if index_key[0] == 4 else self._v6
+        tail = self._read_tail_idle if idle else self._read_tail
+        te_len = len(tc.table_prefix) + len(index_key) - 1 + len(tail)
+        te_head = _vlen(te_len)
+        ent_len = 1 + len(te_head) + te_len
+        return b"".join((self._read_tag, _vlen(ent_len), self._te_tag, te_head, tc.table_prefix,
+                         memoryview(index_key)[1:], tail))
 
     def read_entity(self, index_key: bytes, *, counters: bool = True, idle: bool = False) -> p4r.Entity:
         """A Read filter for exactly this flow entry (with its direct counter; with ``idle``, its

@@ -25,9 +25,9 @@ import dataclasses
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from finsy.proto import p4r
 
@@ -116,6 +116,9 @@ class FlowManager:
         self._inflight = asyncio.Semaphore(settings.max_inflight)
         self._commits: set[asyncio.Task[None]] = set()
         self._pin = profile_packet_in(codec)
+        # Entries one flow table can hold for sure (the smaller of v4 and v6): below it, inserts
+        # may go ahead of the deletes of recycled flows.
+        self._table_room = min(codec.profile.flow_v4.size, codec.profile.flow_v6.size)
 
     # ----------------------------------------------------------------------- lifecycle
     @property
@@ -125,9 +128,17 @@ class FlowManager:
     def __len__(self) -> int:
         return len(self.index)
 
+    def accept(self, session: SwitchSession) -> None:
+        """Queue what the switch reports from now on (the session just became primary); the
+        loops start with :meth:`start`, after the configuration is applied and flows adopted.
+        A digest dropped here would not be acked, and its flow not reported again before the
+        ack timeout."""
+        self._session = session
+
     async def start(self, session: SwitchSession) -> None:
         """Adopt the switch's flows, then learn and age (the session is primary)."""
-        await self.stop()
+        if self._tasks:
+            await self.stop()
         self._session = session
         await self.adopt()
         self._tasks = [asyncio.create_task(self._learn_loop(), name=f"{self.switch}-learn"),
@@ -137,9 +148,15 @@ class FlowManager:
         self._session = None
         for t in self._tasks:
             t.cancel()
-        for t in [*self._tasks, *self._commits]:
-            with contextlib.suppress(BaseException):
-                await t
+        running = [t for t in (*self._tasks, *self._commits) if t is not asyncio.current_task()]
+        if running:
+            # In-flight Writes may finish (their acks are moot); a stuck one is cancelled.
+            _, stuck = await asyncio.wait(running, timeout=5.0)
+            for t in stuck:
+                log.warning("switch %s: stopping: task %s did not finish, cancelled", self.switch, t.get_name())
+                t.cancel()
+            if stuck:
+                await asyncio.wait(stuck, timeout=1.0)
         self._tasks = []
         self._pending.clear()
         self._digests.clear()
@@ -191,9 +208,7 @@ class FlowManager:
         version, values = self.codec.key_values(key_obj)
         key = self.codec.index_key(version, values)
         if key in self.index:  # installed meanwhile: release it as the flow's context says
-            task = asyncio.create_task(self._release_installed(key, egress, msg.payload))
-            self._commits.add(task)
-            task.add_done_callback(self._commits.discard)
+            self._spawn(self._release_installed(key, egress, msg.payload))
             return
         self.hold.add(key, msg.payload, egress)
 
@@ -283,7 +298,14 @@ class FlowManager:
         try:
             if session is None:
                 return
-            recycled = await self._records_of(session, victims, Reason.RECYCLED) if victims else []
+            recycled: list[FlowRecord] = []
+            if victims and len(self.index) + len(self._pending) + self.settings.batch_size < self._table_room:
+                # The tables have room: the new flows need not wait for the victims' records
+                # (a Read) and deletes, which follow in their own task.
+                self._spawn(self._recycle(session, victims))
+                victims = []
+            elif victims:
+                recycled = await self._records_of(session, victims, Reason.RECYCLED)
             deletes = [self.codec.delete(v) for v in victims]
             try:
                 codes = await session.write_wire(deletes + updates)
@@ -325,6 +347,22 @@ class FlowManager:
                 session.ack_digest(digest_id, list_id)
         finally:
             self._inflight.release()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._commits.add(task)
+        task.add_done_callback(self._commits.discard)
+
+    async def _recycle(self, session: SwitchSession, victims: list[bytes]) -> None:
+        """Records (context, counters) of recycled flows, then their deletes."""
+        recycled = await self._records_of(session, victims, Reason.RECYCLED)
+        try:
+            await session.write_wire([self.codec.delete(v) for v in victims])
+        except WriteError as exc:
+            log.warning("switch %s: deleting recycled flows failed: %s", self.switch, exc)
+            return
+        self.stats.recycles += len(victims)
+        self.records.publish(recycled)
 
     async def _retry_full(self, session: SwitchSession, keys: list[bytes]) -> None:
         """The table was full before max_flows: recycle one flow per insert and try once more."""
@@ -377,8 +415,11 @@ class FlowManager:
     # ----------------------------------------------------------------------- aging
     async def _expire_loop(self) -> None:
         while True:
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
+            # races with its timeout, and this loop would then never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_expire.wait(), 1.0)
+                async with asyncio.timeout(1.0):
+                    await self._wake_expire.wait()
             self._wake_expire.clear()
             self.hold.expire()
             while self._idle:
@@ -422,9 +463,9 @@ class FlowManager:
         out: list[FlowRecord] = []
         now_ns = time.time_ns()
         for i in range(0, len(keys), _READ_CHUNK):
-            entities = [self.codec.read_entity(k, idle=check_idle) for k in keys[i:i + _READ_CHUNK]]
+            entities = [self.codec.read_wire(k, idle=check_idle) for k in keys[i:i + _READ_CHUNK]]
             try:
-                entries = await session.read_all(entities)
+                entries = await session.read_wire(entities)
             except WriteError:
                 entries = []
             for e in entries:

@@ -113,6 +113,7 @@ class SwitchNode:
 
     # ----------------------------------------------------------------------- SessionListener
     async def session_primary(self, session: SwitchSession, pipeline_pushed: bool) -> None:
+        self.flows.accept(session)
         async with self._lock:
             report = await self._apply(self.cfg, self.sw, flush=False)
             log.info("%s", report)

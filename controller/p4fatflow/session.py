@@ -40,6 +40,7 @@ log = logging.getLogger("p4fatflow.session")
 
 OK = 0
 _WRITE_METHOD = "/p4.v1.P4Runtime/Write"
+_READ_METHOD = "/p4.v1.P4Runtime/Read"
 
 
 class SessionState(enum.StrEnum):
@@ -94,6 +95,7 @@ class SwitchSession:
         self._channel: grpc.aio.Channel | None = None
         self._stub: Any = None
         self._raw_write: Any = None
+        self._raw_read: Any = None
         self._outbox: asyncio.Queue[p4r.StreamMessageRequest | None] = asyncio.Queue()
         self._primary_task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -158,6 +160,8 @@ class SwitchSession:
         self._stub = p4r_grpc.P4RuntimeStub(channel)
         self._raw_write = channel.unary_unary(_WRITE_METHOD, request_serializer=None,
                                               response_deserializer=p4r.WriteResponse.FromString)
+        self._raw_read = channel.unary_stream(_READ_METHOD, request_serializer=None,
+                                              response_deserializer=p4r.ReadResponse.FromString)
         self._outbox = asyncio.Queue()
         self._outbox.put_nowait(self._arbitration_request())
         call = self._stub.StreamChannel(self._requests(), wait_for_ready=True)
@@ -301,6 +305,19 @@ class SwitchSession:
                     yield entity
         except grpc.aio.AioRpcError as exc:
             raise WriteError(exc.code().value[0], exc.details() or "Read failed") from None
+
+    async def read_wire(self, entities: Sequence[bytes]) -> list[p4r.Entity]:
+        """Read with pre-encoded ``entities`` fields of a ReadRequest (flowcodec.read_wire)."""
+        if self._raw_read is None:
+            raise WriteError(GRPCStatusCode.UNAVAILABLE.value, f"switch {self.name} is {self.state.value}")
+        request = b"".join((b"\x08", varint(self.options.device_id), *entities))
+        out: list[p4r.Entity] = []
+        try:
+            async for reply in self._raw_read(request, timeout=self.options.rpc_timeout_s):
+                out.extend(reply.entities)
+        except grpc.aio.AioRpcError as exc:
+            raise WriteError(exc.code().value[0], exc.details() or "Read failed") from None
+        return out
 
     async def read_all(self, entities: Iterable[p4r.Entity]) -> list[p4r.Entity]:
         return [e async for e in self.read(entities)]

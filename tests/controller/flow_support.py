@@ -210,6 +210,10 @@ class FakeSwitch:
     async def read_all(self, entities: Iterable[p4r.Entity]) -> list[p4r.Entity]:
         return [e async for e in self.read(entities)]
 
+    async def read_wire(self, entities: list[bytes]) -> list[p4r.Entity]:
+        """Pre-encoded ReadRequest ``entities`` fields (as SwitchSession.read_wire takes them)."""
+        return await self.read_all(p4r.ReadRequest.FromString(b"".join(entities)).entities)
+
     def ack_digest(self, digest_id: int, list_id: int) -> None:
         self.acks.append((digest_id, list_id))
 
