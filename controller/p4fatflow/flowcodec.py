@@ -17,7 +17,7 @@ Field numbers come from the protobuf descriptors (finsy.proto), not typed by han
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 
@@ -199,20 +199,17 @@ class FlowCodec:
                          pre[3][len(v3)], v3, pre[4][len(v4)], v4, pre[5][len(v5)], v5,
                          pre[6][len(v6)], v6, pre[7][len(v7)], v7))
 
-    def index_key_of_entry(self, te: p4r.TableEntry) -> bytes | None:
+    def index_key_of_entry(self, te: p4r.TableEntry, *, known: Container[bytes] | None = None) -> bytes | None:
         """The index key of a flow entry read back (or reported idle); None if not a flow entry
-        or malformed."""
+        or malformed. With ``known`` (keys the caller expects, e.g. the index), an entry whose
+        match serializes (in C) to one of them is taken as it is: targets answer with the
+        canonical values in field-id order that we wrote. Anything else is decoded field by field."""
         tc = self._by_table.get(te.table_id)
         if tc is None:
             return None
-        # Fast path: the entry's match, serialized by protobuf (C speed), is our match wire when
-        # the target answers with canonical values in field-id order (as P4Runtime servers do);
-        # anything else takes the general path below.
-        match = te.match
-        if len(match) == len(tc.prefixes):
-            wire: bytes = _MATCH_ONLY(match=match).SerializeToString()
-            key = tc.version_byte + wire
-            if self._plausible(tc, match):
+        if known is not None:
+            key: bytes = tc.version_byte + _MATCH_ONLY(match=te.match).SerializeToString()
+            if key in known:
                 return key
         values: list[bytes] = [b""] * len(tc.prefixes)
         for fm in te.match:
@@ -226,14 +223,6 @@ class FlowCodec:
         if not all(values):
             return None
         return self.index_key(tc.version, values)
-
-    @staticmethod
-    def _plausible(tc: _TableCodec, match: object) -> bool:
-        for fid, fm in zip(tc.ids.field_ids, match, strict=True):  # type: ignore[call-overload]
-            v = fm.exact.value
-            if fm.field_id != fid or not v or (len(v) > 1 and not v[0]) or len(v) > tc.max_len[tc.id_to_index[fid]]:
-                return False
-        return True
 
     def flow_key(self, index_key: bytes) -> FlowKey:
         """Decode an index key into the FlowKey it stands for (slow path: records, API)."""

@@ -115,6 +115,7 @@ class FlowManager:
         self._tasks: list[asyncio.Task[None]] = []
         self._inflight = asyncio.Semaphore(settings.max_inflight)
         self._commits: set[asyncio.Task[None]] = set()
+        self._expiring: set[bytes] = set()
         self._pin = profile_packet_in(codec)
         # Entries one flow table can hold for sure (the smaller of v4 and v6): below it, inserts
         # may go ahead of the deletes of recycled flows.
@@ -162,6 +163,7 @@ class FlowManager:
         self._digests.clear()
         self._backlog = 0
         self._idle.clear()
+        self._expiring.clear()
         self.hold.clear()
 
     async def drain(self, timeout: float = 10.0) -> None:
@@ -424,13 +426,28 @@ class FlowManager:
             self.hold.expire()
             while self._idle:
                 keys: dict[bytes, None] = {}
-                while self._idle and len(keys) < 10 * _READ_CHUNK:
+                expiring, index = self._expiring, self.index
+                while self._idle and len(keys) < 2 * _READ_CHUNK:
                     for te in self._idle.popleft().table_entry:
-                        k = self.codec.index_key_of_entry(te)
-                        if k is not None and k in self.index:
+                        k = self.codec.index_key_of_entry(te, known=index)
+                        if k is not None and k in index and k not in expiring:
                             keys[k] = None
                 if keys:
-                    await self.remove(list(keys), Reason.IDLE, check_idle=True)
+                    # Up to max_inflight batches (Read + delete) overlap; a key being expired is
+                    # not taken again if the switch reports it once more meanwhile.
+                    batch = list(keys)
+                    expiring.update(batch)
+                    await self._inflight.acquire()
+                    self._spawn(self._expire_batch(batch))
+
+    async def _expire_batch(self, keys: list[bytes]) -> None:
+        try:
+            await self.remove(keys, Reason.IDLE, check_idle=True)
+        except WriteError as exc:
+            log.warning("switch %s: expiring flows failed: %s", self.switch, exc)
+        finally:
+            self._expiring.difference_update(keys)
+            self._inflight.release()
 
     async def remove(self, keys: Sequence[bytes], reason: Reason, *, check_idle: bool = False) -> int:
         """Delete flows, publish their records; returns how many were deleted. With
@@ -468,9 +485,10 @@ class FlowManager:
                 entries = await session.read_wire(entities)
             except WriteError:
                 entries = []
+            wanted = set(keys[i:i + _READ_CHUNK])
             for e in entries:
                 te = e.table_entry
-                k = self.codec.index_key_of_entry(te)
+                k = self.codec.index_key_of_entry(te, known=wanted)
                 if k is None:
                     continue
                 if present is not None:
