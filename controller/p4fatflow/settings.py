@@ -63,6 +63,8 @@ __all__ = [
     "Problem",
     "ConfigFileError",
     "ApiSettings",
+    "ExportSettings",
+    "IpfixSettings",
     "TlsSettings",
     "DigestSettings",
     "HoldSettings",
@@ -117,6 +119,23 @@ class ApiSettings:
     token_file: Path | None = None
     tls: TlsSettings | None = None
     metrics_listen: str | None = _DEFAULT_METRICS
+
+
+@dataclass(frozen=True, slots=True)
+class IpfixSettings:
+    """IPFIX export of flow records over UDP (p4fatflow.export.ipfix, docs/export.md)."""
+
+    collector: str  # host:port
+    observation_domain: int = 1
+    template_refresh_s: int = 60
+    periodic_s: int | None = None  # also export active flows every periodic_s seconds
+
+
+@dataclass(frozen=True, slots=True)
+class ExportSettings:
+    """Where flow records go besides the API's watchers; None = not exported that way."""
+
+    ipfix: IpfixSettings | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +249,7 @@ class FatflowConfig:
     flowtable: FlowtableSettings
     vns: tuple[VN, ...]
     switches: tuple[SwitchConfig, ...]
+    export: ExportSettings = ExportSettings()
 
     def switch(self, name: str) -> SwitchConfig:
         for sw in self.switches:
@@ -329,7 +349,8 @@ class _Builder:
             sw = self.switch(raw, where, top_ft_raw, d.get("flowtable") or {})
             if sw is not None:
                 switches.append(sw)
-        return FatflowConfig(self.source, api, flowtable, tuple(self.vns.values()), tuple(switches))
+        export = self.export(d.get("export") or {}, ("export",))
+        return FatflowConfig(self.source, api, flowtable, tuple(self.vns.values()), tuple(switches), export)
 
     def hostport(self, value: str, where: PathT) -> None:
         port = int(value.rsplit(":", 1)[1])
@@ -352,6 +373,14 @@ class _Builder:
             self.hostport(metrics, (*where, "metrics_listen"))
         return ApiSettings(listen, self.path(d.get("token_file")), self.tls(d.get("tls"), (*where, "tls")),
                            metrics)
+
+    def export(self, d: Mapping[str, Any], where: PathT) -> ExportSettings:
+        raw = d.get("ipfix")
+        if raw is None:
+            return ExportSettings()
+        self.hostport(raw["collector"], (*where, "ipfix", "collector"))
+        return ExportSettings(IpfixSettings(raw["collector"], raw.get("observation_domain", 1),
+                                            raw.get("template_refresh_s", 60), raw.get("periodic_s")))
 
     def flowtable(self, d: Mapping[str, Any], at: Any) -> FlowtableSettings:
         """``at(key_path)`` -> the file path a (merged) value came from."""
@@ -629,6 +658,9 @@ def config_to_yaml(cfg: FatflowConfig) -> str:
         "api": {"listen": cfg.api.listen, "token_file": _opt(cfg.api.token_file),
                 "tls": _tls_dict(cfg.api.tls, api=True), "metrics_listen": cfg.api.metrics_listen},
         "flowtable": _flowtable_dict(cfg.flowtable),
+        "export": {"ipfix": None if cfg.export.ipfix is None else {
+            "collector": cfg.export.ipfix.collector, "observation_domain": cfg.export.ipfix.observation_domain,
+            "template_refresh_s": cfg.export.ipfix.template_refresh_s, "periodic_s": cfg.export.ipfix.periodic_s}},
         "vns": [vn.to_dict() for vn in cfg.vns],
         "switches": [{
             "name": sw.name, "address": sw.address, "device_id": sw.device_id, "election_id": sw.election_id,

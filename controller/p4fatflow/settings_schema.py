@@ -275,6 +275,10 @@ SCHEMA: dict[str, Any] = _obj(
     api=_obj(listen=_HOSTPORT, token_file=_str(nullable=True), tls=_TLS_API,
              metrics_listen=_HOSTPORT | {"type": ["string", "null"]}) | {"type": ["object", "null"]},
     flowtable=_FLOWTABLE,
+    # flow records out to collectors (p4fatflow.export, docs/export.md)
+    export=_obj(ipfix=_obj(["collector"], collector=_HOSTPORT, observation_domain=_int(0, 0xFFFFFFFF),
+                           template_refresh_s=_int(1, 86400), periodic_s=_int(1, 86400, nullable=True))
+                | {"type": ["object", "null"]}) | {"type": ["object", "null"]},
     vns=_LIST | {"items": _obj(["name", "vrf"], name=_str(), vrf=_int(0, 0xFFFF), subnets=_STRINGS,
                                rules=_RULES)},
     switches=_LIST | {"items": _obj(
