@@ -33,6 +33,8 @@ control ingress(inout headers_t hdr,
     PacketIoIngress() packet_io;
 
     apply {
+        meta.ingress_port = standard_metadata.ingress_port;  // preserved into clones
+        meta.vmi_id = 0;
         meta.drop = false;
         meta.mirror = false;
         meta.punt = false;

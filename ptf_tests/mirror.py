@@ -1,12 +1,12 @@
 """Mirroring through the analyzer clone session (id 100, an I2E clone: the packet as it
 arrived): the first packets of new flows on ports with mirror_new_flows, and the packets of
 flows with mirror=1 that are not offloaded. A session pointing at the CPU port delivers the
-copies as packet-ins with reason PUNT_REASON_MIRROR."""
+copies as packet-ins with reason PUNT_REASON_MIRROR, the ingress port and the VMI."""
 
 from __future__ import annotations
 
 import finsy
-from fatflow_base import ANALYZER_PORT, FABRIC_PORT, VMI_PORT, FatFlowTest, frame, routed, rule, vmi
+from fatflow_base import ANALYZER_PORT, FABRIC_PORT, VMI_ID, VMI_PORT, FatFlowTest, frame, routed, rule, vmi
 from p4fatflow import dataplane as dp
 
 PUNT_REASON_MIRROR = 2  # p4src/include/defines.p4
@@ -100,7 +100,8 @@ class MirrorOnMissDropTest(_Mirror):
 
 class MirrorToCpuTest(FatFlowTest):
     """A clone session pointing at the CPU port: the copy arrives as a packet-in with reason
-    MIRROR, egress_port 0, the original bytes (whether ingress_port survives is target-specific)."""
+    MIRROR, egress_port 0, the original bytes, and the port it entered on and its VMI (the clone
+    preserves meta.ingress_port and meta.vmi_id: clone_preserving_field_list)."""
 
     def runTest(self) -> None:
         self.setup_vmi(vmi(DNS), mirror_new_flows=True)
@@ -110,7 +111,32 @@ class MirrorToCpuTest(FatFlowTest):
         self.expect(routed(pkt), FABRIC_PORT)
         pin = self.next_packet_in()
         self.assertEqual((pin["reason"], pin["egress_port"], pin["_pad"]), (PUNT_REASON_MIRROR, 0, 0))
+        self.assertEqual((pin["ingress_port"], pin["vmi_id"]), (VMI_PORT, VMI_ID))
         self.assertEqual(pin.payload, bytes(pkt))
         self.expect_nothing_else()
         self.next_digest()
 
+
+class MirrorToCpuToVmTest(FatFlowTest):
+    """A to-VM packet entering on a fabric port with mirror_new_flows: its mirrored packet-in
+    says it entered on the fabric port and belongs to the VMI its route resolves to; a transit
+    packet (fabric to fabric) belongs to no VMI (0)."""
+
+    def runTest(self) -> None:
+        v = vmi(DNS)
+        self.vmi_port(VMI_PORT, VMI_ID, v.vrf)
+        self.fabric_port(FABRIC_PORT, v.vrf, mirror_new_flows=True)
+        self.fatflow(v)
+        self.route("10.0.0.1/32", VMI_PORT, vrf=v.vrf, dst_vmi_id=VMI_ID)
+        self.route("0.0.0.0/0", FABRIC_PORT, vrf=v.vrf)
+        self.insert([finsy.P4CloneSessionEntry(dp.ANALYZER_CLONE_SESSION_ID, replicas=[self.cpu_port])])
+        for dst, out, vmi_id in (("10.0.0.1", VMI_PORT, VMI_ID), ("9.9.9.9", FABRIC_PORT, 0)):
+            pkt = frame("8.8.8.8", dst, 17, 53, 5000)
+            self.send(FABRIC_PORT, pkt)
+            self.expect(routed(pkt), out)
+            pin = self.next_packet_in()
+            self.assertEqual((pin["reason"], pin["ingress_port"], pin["vmi_id"], pin["egress_port"]),
+                             (PUNT_REASON_MIRROR, FABRIC_PORT, vmi_id, 0))
+            self.assertEqual(pin.payload, bytes(pkt))
+            self.next_digest()
+        self.expect_nothing_else()

@@ -198,7 +198,7 @@ FLOW_DIGEST_FIELDS = (
     "pkt_src_port",
     "pkt_dst_port",
 )
-PACKET_IN_FIELDS = ("ingress_port", "egress_port", "reason", "_pad")
+PACKET_IN_FIELDS = ("ingress_port", "egress_port", "reason", "vmi_id", "_pad")
 PACKET_OUT_FIELDS = ("egress_port", "_pad")
 
 # ---- entry builder -------------------------------------------------------------------------------

@@ -11,12 +11,16 @@
 // headers); the _pad fields are always 0.
 
 // Sent to the controller (on CPU_PORT) in front of the Ethernet header.
+// 48 bits. Analyzer copies (PUNT_REASON_MIRROR) carry ingress_port and vmi_id
+// too: the clone preserves them (MIRROR_FIELD_LIST_ID, local_metadata_t).
 @controller_header("packet_in")
 header packet_in_t {
     port_id_t ingress_port;  // where the packet entered the switch
     port_id_t egress_port;   // where the pipeline would have sent it (route or flow
                              // override); 0 for PUNT_REASON_MIRROR
     bit<8>    reason;        // PUNT_REASON_*
+    vmi_id_t  vmi_id;        // the VMI the packet belongs to (whose rules applied);
+                             // 0 = none (transit, or the flowtable was not reached)
     bit<6>    _pad;
 }
 
@@ -162,6 +166,11 @@ struct flow_digest_t {
 
 /* ---- Metadata ------------------------------------------------------------ */
 
+// v1model field list preserved into analyzer clones (Mirror:
+// clone_preserving_field_list): the user-metadata fields annotated
+// @field_list(1) below. The annotation takes the literal index; keep both equal.
+const bit<8> MIRROR_FIELD_LIST_ID = 1;
+
 // Fat-flow stage scratch (spec section 3).
 struct fatflow_metadata_t {
     bool        excluded;      // a packet address hit the VMI's exclude list
@@ -197,6 +206,13 @@ struct flow_key_t {
 }
 
 struct local_metadata_t {
+    // Preserved into analyzer clones: clone_preserving_field_list(..., MIRROR_FIELD_LIST_ID)
+    // copies the fields annotated @field_list(1) (MIRROR_FIELD_LIST_ID), with their values
+    // at the end of ingress, so a copy sent to the controller says where it entered and
+    // which VMI it belongs to. Standard metadata cannot be preserved (v1model), hence a
+    // copy of the ingress port here.
+    @field_list(1)
+    port_id_t  ingress_port;     // standard_metadata.ingress_port, set first in ingress
     // Set by the parser.
     bit<8>     ip_proto;         // IPv4 protocol / IPv6 next_header
     l4_port_t  l4_src_port;      // TCP/UDP/SCTP port or ICMP echo identifier, else 0
@@ -205,7 +221,9 @@ struct local_metadata_t {
     // Set by port_map.
     bool       drop;             // the packet is dropped; later stages leave it alone
     bit<2>     port_kind;        // PORT_KIND_*
-    vmi_id_t   vmi_id;           // VMI whose fat-flow configuration applies
+    @field_list(1)
+    vmi_id_t   vmi_id;           // VMI whose fat-flow configuration applies (fatflow sets
+                                 // the route's VMI for to-VM, 0 for transit); preserved
     vrf_id_t   vrf;
     bit<2>     miss_policy;      // MISS_POLICY_*
     bit<1>     mirror_new_flows;

@@ -6,6 +6,10 @@
  * the packet as it arrived (before the MAC rewrite and TTL decrement).
  * Requested by Flowtable for forward hits with mirror=1 and offloaded=0, and
  * for flow-table misses on ports with mirror_new_flows=1.
+ * The clone preserves the user-metadata fields of MIRROR_FIELD_LIST_ID
+ * (meta.ingress_port, meta.vmi_id: headers.p4), with their values at the end
+ * of ingress, so a copy punted to the controller (session -> CPU_PORT) carries
+ * them in its packet_in header.
  */
 #ifndef FATFLOW_MIRROR_P4
 #define FATFLOW_MIRROR_P4
@@ -15,7 +19,8 @@
 control Mirror(in local_metadata_t meta) {
     apply {
         if (meta.mirror) {
-            clone(CloneType.I2E, ANALYZER_CLONE_SESSION_ID);
+            clone_preserving_field_list(CloneType.I2E, ANALYZER_CLONE_SESSION_ID,
+                                        MIRROR_FIELD_LIST_ID);
         }
     }
 }

@@ -7,9 +7,10 @@
  * hop, this way).
  * packet-in: PacketIoIngress redirects a punted packet (meta.punt) to
  * CPU_PORT; PacketIoEgress adds the packet_in header to everything leaving on
- * CPU_PORT: ingress port, the port the packet would have left on, reason.
+ * CPU_PORT: ingress port, the port the packet would have left on, reason, VMI.
  * An analyzer clone whose session points at CPU_PORT arrives with reason
- * PUNT_REASON_MIRROR (clones carry no user metadata, so egress_port is 0).
+ * PUNT_REASON_MIRROR, its ingress port and VMI (the clone preserves
+ * meta.ingress_port and meta.vmi_id, MIRROR_FIELD_LIST_ID) and egress_port 0.
  */
 #ifndef FATFLOW_PACKET_IO_P4
 #define FATFLOW_PACKET_IO_P4
@@ -37,7 +38,10 @@ control PacketIoEgress(inout headers_t hdr,
     apply {
         if (standard_metadata.egress_port == CPU_PORT) {
             hdr.packet_in.setValid();
-            hdr.packet_in.ingress_port = standard_metadata.ingress_port;
+            // meta.ingress_port, not standard_metadata.ingress_port: a clone's
+            // standard metadata is reset, its preserved user metadata is not.
+            hdr.packet_in.ingress_port = meta.ingress_port;
+            hdr.packet_in.vmi_id = meta.vmi_id;
             hdr.packet_in._pad = 0;
             if (standard_metadata.instance_type == INSTANCE_TYPE_INGRESS_CLONE) {
                 hdr.packet_in.egress_port = 0;
