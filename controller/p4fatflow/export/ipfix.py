@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from p4fatflow.records import FlowRecord, Reason, RecordBus
 
 if TYPE_CHECKING:
-    from p4fatflow.flows import FlowManager
+    from p4fatflow.flows import FlowManager, FlowSnapshot
 
 __all__ = [
     "IPFIX_VERSION", "TEMPLATE_V4", "TEMPLATE_V6", "V4_FIELDS", "V6_FIELDS", "END_REASONS", "END_ACTIVE",
@@ -271,8 +271,9 @@ class IpfixExporter:
         host, port = self.address
         try:
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+            family, addr = infos[0][0], infos[0][4]
             transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self.stats),
-                                                               remote_addr=infos[0][4][:2], family=infos[0][0])
+                                                               remote_addr=(str(addr[0]), int(addr[1])), family=family)
         except OSError as exc:
             log.error("IPFIX collector %s: cannot open a socket: %s", self.collector, exc,
                       extra={"event": "ipfix_error", "collector": self.collector})
@@ -343,10 +344,9 @@ class IpfixExporter:
                 log.exception("IPFIX: cannot export %r", r)
         return out
 
-    def _active_flows(self, switch: str, fm: FlowManager, snaps: Iterable[object]) -> Iterator[IpfixFlow]:
+    def _active_flows(self, switch: str, fm: FlowManager, snaps: Iterable[FlowSnapshot]) -> Iterator[IpfixFlow]:
         now_ns = time.time_ns()
-        for s in snaps:
-            index_key, ctx, packets, nbytes, idle_ns = s  # type: ignore[misc]
+        for index_key, ctx, packets, nbytes, idle_ns in snaps:
             before = self._exported.get((switch, index_key), (0, 0))
             if packets <= before[0] and nbytes <= before[1]:
                 continue  # nothing new since the last export
