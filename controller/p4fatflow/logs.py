@@ -39,20 +39,19 @@ class StructuredFields(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args if isinstance(record.args, tuple) else ()
-        if not hasattr(record, "event"):
-            for a in args:
-                if type(a).__name__ == "ApplyReport" and hasattr(a, "switch"):
-                    record.event = "apply"
-                    record.switch = a.switch
-                    for f in _REPORT_FIELDS:
-                        setattr(record, f, getattr(a, f))
-                    break
-            else:
-                m = _SWITCH_MSG.match(record.msg) if isinstance(record.msg, str) else None
-                if m is not None and args:
-                    record.event = m.group(1).replace(" ", "_")
-                    if not hasattr(record, "switch"):
-                        record.switch = str(args[0])
+        report = next((a for a in args if type(a).__name__ == "ApplyReport" and hasattr(a, "switch")), None)
+        if report is not None:
+            if not hasattr(record, "event"):
+                record.event = "apply"
+            record.switch = report.switch
+            for f in _REPORT_FIELDS:
+                setattr(record, f, getattr(report, f))
+        elif not hasattr(record, "event"):
+            m = _SWITCH_MSG.match(record.msg) if isinstance(record.msg, str) else None
+            if m is not None and args:
+                record.event = m.group(1).replace(" ", "_")
+                if not hasattr(record, "switch"):
+                    record.switch = str(args[0])
         for name in list(record.__dict__):
             if name not in _STANDARD and _SECRET.search(name):
                 record.__dict__[name] = "***"
