@@ -276,6 +276,32 @@ def load_config(path: str | Path) -> FatflowConfig:
     return parse_config(text, str(path), path.absolute().parent)
 
 
+def _p4info_table_sizes(p4info: Path) -> dict[str, int]:
+    """Table name -> size from a P4Info text file; {} when it cannot be read (cached per mtime)."""
+    try:
+        stamp = p4info.stat().st_mtime_ns
+    except OSError:
+        return {}
+    key = (str(p4info), stamp)
+    got = _SIZES_CACHE.get(key)
+    if got is None:
+        try:
+            from finsy.proto import p4i
+            from google.protobuf import text_format
+
+            info = text_format.Parse(p4info.read_text(), p4i.P4Info())
+            got = {t.preamble.name: int(t.size) for t in info.tables}
+        except Exception:  # not a P4Info: the start-up check says so
+            got = {}
+        if len(_SIZES_CACHE) > 16:
+            _SIZES_CACHE.clear()
+        _SIZES_CACHE[key] = got
+    return got
+
+
+_SIZES_CACHE: dict[tuple[str, int], dict[str, int]] = {}
+
+
 def parse_config(text: str, source: str = "<string>", base_dir: Path | None = None) -> FatflowConfig:
     """Validate a configuration given as text; relative paths are taken from ``base_dir``."""
     data, lines = read_yaml(text, source)
@@ -518,13 +544,37 @@ class _Builder:
         self.route_clashes(d, where, vmis, routes)
         if len(self.problems) > before:
             return None
-        return SwitchConfig(
+        sw = SwitchConfig(
             name=d["name"], address=d["address"], device_id=d["device_id"], election_id=d.get("election_id", 1),
             p4info=self.base_dir / d["p4info"], device_config=self.base_dir / d["device_config"],
             tls=self.tls(d.get("tls"), (*where, "tls")), cpu_port=cpu_port, router_mac=parse_mac(d["router_mac"]),
             flowtable=ft, vmis=tuple(v for v in vmis if v is not None),
             fabric_ports=tuple(f for f in fabric if f is not None), routes=tuple(r for r in routes if r is not None),
         )
+        self.table_fit(sw, where)
+        return None if len(self.problems) > before else sw
+
+    def table_fit(self, sw: SwitchConfig, where: PathT) -> None:
+        """Every configuration table's entries fit its size in the switch's P4Info: a switch
+        refuses the rows beyond (RESOURCE_EXHAUSTED), which would leave a half-applied
+        configuration. Skipped when the P4Info cannot be read (the start-up check reports it)."""
+        sizes = _p4info_table_sizes(sw.p4info)
+        if not sizes:
+            return
+        from p4fatflow import desired  # desired imports this module
+
+        try:
+            state = desired.desired_state(FatflowConfig(self.source, ApiSettings(), sw.flowtable, (), (sw,)), sw, {})
+        except Exception:  # a problem of its own, reported where it is made
+            return
+        counts: dict[str, int] = {}
+        for w in state.entries.values():
+            counts[w.table] = counts.get(w.table, 0) + 1
+        for table, n in sorted(counts.items()):
+            size = sizes.get(table)
+            if size and n > size:
+                self.problem(where, f"switch {sw.name} needs {n} entries in table {table}, which holds {size} "
+                                    f"(size in {sw.p4info.name}): fewer rules, routes, addresses or VMIs")
 
     def vmi(self, d: Mapping[str, Any], where: PathT, ft: FlowtableSettings, use: Any) -> VmiPort | None:
         name = d["name"]

@@ -43,7 +43,7 @@ def _csum(data: bytes) -> int:
     s = sum(struct.unpack(f"!{len(data) // 2}H", data))
     while s >> 16:
         s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
+    return int(~s & 0xFFFF)
 
 
 def _l4(proto: int, sport: int, dport: int, v6: bool, payload: bytes) -> bytes:
@@ -236,11 +236,11 @@ def _kind_frame(kind: str, r: random.Random, payload: bytes) -> bytes:
     if kind == "random":
         return r.randbytes(r.randint(14, 1600)) + payload
     if kind == "bitflip":
-        f = bytearray(_valid(r, payload))
+        flipped = bytearray(_valid(r, payload))
         for _ in range(r.randint(1, 4)):
-            pos = r.randrange(0, min(len(f) - len(payload), 78))
-            f[pos] ^= 1 << r.randrange(8)
-        return bytes(f)
+            pos = r.randrange(0, min(len(flipped) - len(payload), 78))
+            flipped[pos] ^= 1 << r.randrange(8)
+        return bytes(flipped)
     raise ValueError(kind)
 
 
