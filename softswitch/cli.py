@@ -2,12 +2,17 @@
 
     softswitch [--device-id N] [-i PORT@IFACE ...] [--cpu-port N]
                [--grpc-server-addr HOST:PORT] [--pcap DIR] [--log-level L]
+               [--grpc-server-ssl --grpc-server-cert PEM --grpc-server-key PEM
+                [--grpc-server-cacert PEM [--grpc-server-with-client-auth]]]
                [-I DIR] [-D X] [--no-p4 | PROG.p4]
     softswitch compile PROG.p4 [-I DIR] [-D X] [--p4runtime-files OUT.p4info.txtpb] [-o OUT.p4]
 
 With PROG.p4 the program is compiled and committed before serving (as BMv2 does with
 its JSON); a controller may still push another one. Once the gRPC server is bound the
-line ``softswitch: listening on HOST:PORT`` is printed (and flushed). SIGINT / SIGTERM
+line ``softswitch: listening on HOST:PORT`` is printed (and flushed). The TLS flags are
+simple_switch_grpc's: ``--grpc-server-ssl`` serves P4Runtime over TLS with the certificate and key
+given; ``--grpc-server-cacert`` verifies client certificates, ``--grpc-server-with-client-auth``
+requires one. SIGINT / SIGTERM
 stop it cleanly. Any user error (bad arguments, unreadable or invalid program, port or
 address in use) is one message on stderr and exit status 1, never a traceback.
 """
@@ -23,6 +28,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["main", "run_parser", "compile_parser"]
 
@@ -54,6 +60,14 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument("--cpu-port", type=int, default=None, help="CPU port for packet-in/out")
     p.add_argument("--grpc-server-addr", default="0.0.0.0:9559", metavar="HOST:PORT",
                    help="P4Runtime gRPC address (default 0.0.0.0:9559; port 0 picks a free port)")
+    p.add_argument("--grpc-server-ssl", action="store_true",
+                   help="serve P4Runtime over TLS (needs --grpc-server-cert and --grpc-server-key)")
+    p.add_argument("--grpc-server-cacert", metavar="PEM", default=None,
+                   help="CA certificate to verify client certificates against")
+    p.add_argument("--grpc-server-cert", metavar="PEM", default=None, help="server certificate (chain)")
+    p.add_argument("--grpc-server-key", metavar="PEM", default=None, help="server private key")
+    p.add_argument("--grpc-server-with-client-auth", action="store_true",
+                   help="require a client certificate signed by --grpc-server-cacert (mutual TLS)")
     p.add_argument("--pcap", metavar="DIR", default=None, help="write per-port pcap files to DIR")
     p.add_argument("--log-level", default="info", choices=sorted(_LOG_LEVELS), help="log level (default info)")
     p.add_argument("--idle-sweep-interval", type=float, default=1.0, metavar="SECONDS",
@@ -166,6 +180,7 @@ async def _serve(args: argparse.Namespace, loaded: object | None) -> int:
     from softswitch.runtime.server import P4RuntimeServer
 
     host, _ = _split_addr(args.grpc_server_addr)
+    credentials = _tls(args)
     device = Device(device_id=args.device_id, cpu_port=args.cpu_port)
     server = P4RuntimeServer(device, idle_sweep_interval=args.idle_sweep_interval)
     if loaded is not None:
@@ -186,10 +201,10 @@ async def _serve(args: argparse.Namespace, loaded: object | None) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         try:
-            port = await server.start(args.grpc_server_addr)
+            port = await server.start(args.grpc_server_addr, credentials)
         except (OSError, RuntimeError) as e:
             raise UsageError(f"cannot listen on {args.grpc_server_addr}: {e}") from None
-        print(f"softswitch: listening on {host}:{port}", flush=True)
+        print(f"softswitch: listening on {host}:{port}{' (TLS)' if credentials else ''}", flush=True)
         await stop.wait()
         logging.getLogger("softswitch").info("shutting down")
     finally:
@@ -198,6 +213,46 @@ async def _serve(args: argparse.Namespace, loaded: object | None) -> int:
             with contextlib.suppress(Exception):
                 c.close()  # type: ignore[attr-defined]
     return 0
+
+
+def _check_tls(args: argparse.Namespace) -> None:
+    """simple_switch_grpc's TLS flags, checked before anything starts."""
+    files = {"--grpc-server-cacert": args.grpc_server_cacert, "--grpc-server-cert": args.grpc_server_cert,
+             "--grpc-server-key": args.grpc_server_key}
+    if not args.grpc_server_ssl:
+        given = [flag for flag, value in files.items() if value] + (
+            ["--grpc-server-with-client-auth"] if args.grpc_server_with_client_auth else [])
+        if given:
+            raise UsageError(f"{', '.join(given)} given without --grpc-server-ssl")
+        return
+    if not args.grpc_server_cert or not args.grpc_server_key:
+        raise UsageError("--grpc-server-ssl needs --grpc-server-cert and --grpc-server-key")
+    if args.grpc_server_with_client_auth and not args.grpc_server_cacert:
+        raise UsageError("--grpc-server-with-client-auth needs --grpc-server-cacert")
+    for flag, value in files.items():
+        if value:
+            try:
+                with open(value, "rb") as f:
+                    data = f.read()
+            except OSError as e:
+                raise UsageError(f"{flag} {value}: cannot read: {e.strerror or e}") from None
+            if b"-----BEGIN" not in data:
+                raise UsageError(f"{flag} {value}: not a PEM file")
+
+
+def _tls(args: argparse.Namespace) -> Any:
+    """Server credentials from the TLS flags (checked by _check_tls), or None for plaintext."""
+    if not args.grpc_server_ssl:
+        return None
+    from softswitch.runtime.server import tls_credentials
+
+    def read(path: str) -> bytes:
+        with open(path, "rb") as f:
+            return f.read()
+
+    return tls_credentials(read(args.grpc_server_cert), read(args.grpc_server_key),
+                           read(args.grpc_server_cacert) if args.grpc_server_cacert else None,
+                           require_client_auth=args.grpc_server_with_client_auth)
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
@@ -220,6 +275,7 @@ def _run_main(argv: Sequence[str]) -> int:
                         format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     _split_addr(args.grpc_server_addr)
     _check_numbers(args)
+    _check_tls(args)
     from softswitch.ports import PortSpecError, parse_port_spec
 
     for spec in args.interface:

@@ -30,7 +30,7 @@ from softswitch.runtime.pipeline import Pipeline
 from softswitch.runtime.stream import MAX_BYTES, MAX_MESSAGES, Sessions, StreamClient
 from softswitch.runtime.write import WRITE_SLICE_S, apply_updates
 
-__all__ = ["P4RuntimeServer", "P4RUNTIME_API_VERSION", "compare_p4info"]
+__all__ = ["P4RuntimeServer", "P4RUNTIME_API_VERSION", "compare_p4info", "tls_credentials"]
 
 log = logging.getLogger("softswitch.runtime")
 
@@ -41,6 +41,15 @@ READ_CHUNK_BYTES = 1 << 20
 _READ_CHECK_EVERY = 256
 
 _GRPC_CODE = {c.value[0]: c for c in grpc.StatusCode}
+
+
+def tls_credentials(cert: bytes, key: bytes, ca: bytes | None = None, *,
+                    require_client_auth: bool = False) -> grpc.ServerCredentials:
+    """Server TLS credentials (PEM): the server's certificate chain and key; with ``ca``, client
+    certificates are verified against it, and required with ``require_client_auth`` (as
+    simple_switch_grpc's --grpc-server-cacert / --grpc-server-with-client-auth)."""
+    return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca,
+                                       require_client_auth=require_client_auth)
 
 
 def _grpc_code(code: int) -> grpc.StatusCode:
@@ -83,12 +92,16 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
 
     # ----------------------------------------------------------------- lifecycle
 
-    async def start(self, address: str = "127.0.0.1:0") -> int:
-        """Bind and start serving; returns the bound port."""
+    async def start(self, address: str = "127.0.0.1:0", credentials: grpc.ServerCredentials | None = None) -> int:
+        """Bind and start serving (TLS with ``credentials``, see :func:`tls_credentials`); returns
+        the bound port."""
         # no SO_REUSEPORT: a second switch on the same port must fail, not share it
         self._server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         p4r_grpc.add_P4RuntimeServicer_to_server(self, self._server)
-        self.port = self._server.add_insecure_port(address)
+        if credentials is None:
+            self.port = self._server.add_insecure_port(address)
+        else:
+            self.port = self._server.add_secure_port(address, credentials)
         if self.port == 0:
             raise OSError(f"cannot bind gRPC server to {address}")
         await self._server.start()
