@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from p4fatflow.api.client import AsyncFatflowClient, FatflowError, update_request
+from p4fatflow.api.client import AsyncFatflowClient, FatflowError, Unavailable, update_request
 
 from examples.classifier.classify import Classification, FlowClass, Parsed, classify, parse_frame
 from examples.classifier.sources import FrameSource
@@ -47,6 +47,8 @@ class Options:
     give_up: int = 6            # mirrored copies of an unclassified conversation before "other"
     max_batch: int = 512        # updates per UpdateFlows call
     switch: str = ""            # the switch the analyzer port belongs to ("" = fatflowd's only one)
+    rechecks: int = 3           # a PENDING update is sent again up to this many times,
+    recheck_s: float = 0.5      # after 0.5 s, 1 s, 1.5 s
 
 
 @dataclass
@@ -54,6 +56,7 @@ class _Conv:
     copies: int = 0
     cls: FlowClass | None = None
     requested: float = 0.0
+    rechecks: int = 0
 
 
 class ClassifierApp:
@@ -68,8 +71,16 @@ class ClassifierApp:
         self.stats: Counter[str] = Counter()
 
     async def load_ports(self) -> None:
-        """VMI MACs -> (switch, VMI name), from ListPorts."""
-        ports = await self.client.list_ports(self.opts.switch)
+        """VMI MACs -> (switch, VMI name), from ListPorts (fatflowd may still be starting: 15 s)."""
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                ports = await self.client.list_ports(self.opts.switch)
+                break
+            except Unavailable:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
         for p in ports.ports:
             if p.kind == "vmi" and p.mac:
                 self.vmi_by_mac[bytes.fromhex(p.mac.replace(":", ""))] = (p.switch, p.name)
@@ -127,6 +138,14 @@ class ClassifierApp:
                 self.stats[f"update_{status.lower()}"] += 1
                 if status == "FAILED":
                     self.convs.pop(p.conversation(), None)
+                elif status == "PENDING":
+                    # fatflowd keeps it until the flow is learned; ask again a little later in case
+                    # the flow was being installed just then (the update is idempotent)
+                    conv = self.convs.get(p.conversation())
+                    if conv is not None and conv.rechecks < self.opts.rechecks:
+                        conv.rechecks += 1
+                        asyncio.get_running_loop().call_later(self.opts.recheck_s * conv.rechecks,
+                                                              self.queue.put_nowait, (p, c))
                 self.emit({"event": "classified", "packet": list(p.five_tuple), "class": c.cls.value,
                            "detail": c.detail, "status": status, "flow": r.flow.text,
                            "lifetime": self.opts.lifetimes[c.cls], "message": r.message})
