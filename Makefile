@@ -44,8 +44,10 @@ test-unit: $(STAMP) ## Only the fast unit tests (no processes started)
 test-ptf: $(STAMP) ## The PTF suite over veth pairs (root; TARGET=bmv2 for simple_switch_grpc, PTF_TESTS=<modules>)
 	@$(if $(TARGET),FATFLOW_PTF_TARGET=$(TARGET) )bash ptf_tests/run.sh "$(PY)" $(PTF_TESTS)
 
-demo: $(STAMP) ## Softswitch + pipeline + fat-flow config + traffic: flows vs fat flows
-	@$(PY) -m examples.demo
+demo: $(STAMP) ## The whole system in one command (lab, switch, fatflowd, classifier, traffic); TARGET=bmv2
+	@if [ "$(TARGET)" = bmv2 ] && [ ! -f $(BUILD)/fatflow.json ] && command -v p4c >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory p4; fi
+	@$(PY) -m examples.demo $(if $(TARGET),--target $(TARGET))
 
 p4: $(STAMP) ## Compile p4src: p4c when on PATH (BMv2 JSON), else softswitch (checks + P4Info)
 	@mkdir -p $(BUILD)
