@@ -221,3 +221,47 @@ def rss_kib(pid: int | None = None) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+class Burst:
+    """Frames sent into a switch port from a thread at ``rate`` per second (paced in 1 ms slices; a
+    blocking socket, so a switch that cannot keep up slows the sender: :attr:`achieved` is the rate
+    actually offered)."""
+
+    def __init__(self, target: SwitchProcess, port: int, frames: Sequence[bytes], rate: int) -> None:
+        import threading
+
+        assert target._sockdir is not None, "bursts use the Unix-socket ports"
+        self.path = str(target._sockdir / f"p{port}")
+        self.frames, self.rate = frames, rate
+        self.sent = 0
+        self.seconds = 0.0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import socket
+
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            t0 = time.perf_counter()
+            for i, f in enumerate(self.frames):
+                due = t0 + i / self.rate
+                while (now := time.perf_counter()) < due:
+                    time.sleep(min(0.001, due - now))
+                sock.sendto(f, self.path)
+                self.sent += 1
+            self.seconds = time.perf_counter() - t0
+        finally:
+            sock.close()
+
+    def start(self) -> Burst:
+        self._thread.start()
+        return self
+
+    async def wait(self) -> None:
+        while self._thread.is_alive():
+            await asyncio.sleep(0.02)
+
+    @property
+    def achieved(self) -> float:
+        return self.sent / self.seconds if self.seconds else 0.0

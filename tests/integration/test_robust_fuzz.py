@@ -124,6 +124,8 @@ async def run_fuzz(switch: SwitchProcess, node: Any, count: int, seed: int) -> d
     if not await settled(node, len(keys), timeout=30 + count / 5000):
         have = set(await switch_flows(node))
         late = [rep[k] for k in keys if k not in have]
+        print(f"settle: {len(keys)} keys, controller {len(node.flows.index)}, switch {len(have)}, "
+              f"stats {node.flows.stats}")
         relearn = len(late)
         await pump(switch, VM1, late)
         await settled(node, len(keys), timeout=30 + relearn / 1000)
@@ -147,6 +149,7 @@ async def run_fuzz(switch: SwitchProcess, node: Any, count: int, seed: int) -> d
     return {"frames": count, "seed": seed, "seconds": round(elapsed, 2), "frames_per_s": round(count / elapsed),
             "forwarded": len(want), "dropped": count - len(want), "flows": len(after), "relearned": relearn,
             "digests": node.flows.stats.digests, "digest_drops": node.flows.stats.digest_drops,
+            "expiries": node.flows.stats.expiries, "recycles": node.flows.stats.recycles,
             "kinds": dict(sorted(kinds.items()))}
 
 
