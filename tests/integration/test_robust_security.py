@@ -74,6 +74,41 @@ def test_defaults_listen_on_loopback_only(ff_build: PipelineBuild) -> None:
     assert all(s.tls is None for s in cfg.switches)
 
 
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ss") is None, reason="needs root (a network namespace) and ss")
+async def test_fatflowd_with_default_settings_listens_on_loopback_only(tmp_path: Path, ff_build: PipelineBuild) -> None:
+    """The real process, no ``api:`` section: in a network namespace of its own (so the default ports
+    are free), its only listening sockets are 127.0.0.1:50051 (API) and 127.0.0.1:9464 (metrics)."""
+
+    class _Sw:
+        address, device_id, cpu_port = "127.0.0.1:9", 1, 255  # no switch there: it keeps retrying
+
+    doc = config_dict([("sw1", _Sw(), 1)], ff_build)  # type: ignore[list-item]
+    del doc["api"]
+    write_config(tmp_path / "defaults.yaml", doc)
+    ns = f"ffsec{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
+    log = tmp_path / "fatflowd.log"
+    proc = None
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True, capture_output=True)
+        with log.open("wb") as out:
+            proc = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", "p4fatflow.daemon",
+                                     str(tmp_path / "defaults.yaml")], stdout=out, stderr=subprocess.STDOUT,
+                                    env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        await eventually(lambda: "fatflow.v1 on" in log.read_text() and "metrics endpoint" in log.read_text(), 30,
+                         "the API and the metrics endpoint up")
+        ss = subprocess.run(["ip", "netns", "exec", ns, "ss", "-Hltn"], check=True, capture_output=True, text=True)
+        # gRPC binds a v4-mapped IPv6 socket for 127.0.0.1 ([::ffff:127.0.0.1]): loopback too
+        listening = sorted(line.split()[3].replace("[::ffff:127.0.0.1]", "127.0.0.1")
+                           for line in ss.stdout.splitlines() if line.strip())
+        assert listening == ["127.0.0.1:50051", "127.0.0.1:9464"], listening
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
+
+
 def test_softswitch_tls_flags_are_checked(tmp_path: Path, certs: Certs) -> None:
     def run(*flags: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "softswitch", "--no-p4", "--grpc-server-addr", "127.0.0.1:0",
