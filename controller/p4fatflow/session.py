@@ -62,6 +62,7 @@ class SessionOptions:
     reconnect_min_s: float = 0.05
     reconnect_max_s: float = 1.0
     rpc_timeout_s: float = 60.0
+    connect_timeout_s: float = 5.0
 
 
 class SessionListener(Protocol):
@@ -162,6 +163,15 @@ class SwitchSession:
                                               response_deserializer=p4r.WriteResponse.FromString)
         self._raw_read = channel.unary_stream(_READ_METHOD, request_serializer=None,
                                               response_deserializer=p4r.ReadResponse.FromString)
+        try:
+            # Not just wait_for_ready on the stream: a switch that is down or refuses the TLS
+            # handshake must surface here, be logged, and go round the reconnect loop.
+            async with asyncio.timeout(self.options.connect_timeout_s):
+                await channel.channel_ready()
+        except TimeoutError:
+            state = channel.get_state(try_to_connect=False).name
+            raise ConnectionError(f"cannot connect to {self.options.address} within "
+                                  f"{self.options.connect_timeout_s:g} s (channel {state})") from None
         self._outbox = asyncio.Queue()
         self._outbox.put_nowait(self._arbitration_request())
         call = self._stub.StreamChannel(self._requests(), wait_for_ready=True)

@@ -1,5 +1,6 @@
-"""Fixtures: the compiled pipeline (session), a softswitch process (module) and a
-connected, wiped Lab (test)."""
+"""Fixtures: the compiled pipeline (session), a switch process (module) and a connected, wiped
+Lab (test). The switch is $FATFLOW_TARGET (targets.py): softswitch by default, or BMv2
+simple_switch_grpc with p4c's pipeline (``FATFLOW_TARGET=bmv2``, veth ports, root)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,7 @@ import pytest
 from lab import Lab, open_lab
 from targets import SwitchProcess, switch_process
 
-from softswitch.launch import PipelineBuild, Target, compile_pipeline, start_softswitch
-
-P4_MAIN = Path(__file__).resolve().parents[2] / "p4src" / "fatflow_v1model.p4"
+from softswitch.launch import PipelineBuild
 
 # finsy warns on every connection that the target has no gNMI service: expected here.
 logging.getLogger("finsy").setLevel(logging.ERROR)
@@ -28,18 +27,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def build(tmp_path_factory: pytest.TempPathFactory) -> PipelineBuild:
-    return compile_pipeline(tmp_path_factory.mktemp("p4build"), P4_MAIN)
+    from targets import pipeline_for, target_skip_reason
+
+    reason = target_skip_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    return pipeline_for(tmp_path_factory.mktemp("p4build"))
 
 
 @pytest.fixture(scope="module")
-def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+def target(tmp_path_factory: pytest.TempPathFactory, build: PipelineBuild) -> Iterator[SwitchProcess]:
     # ports: 1, 2 VMIs; 3 fabric; 4 analyzer
-    with start_softswitch(tmp_path_factory.mktemp("softswitch"), ports=(1, 2, 3, 4)) as t:
+    with switch_process(tmp_path_factory.mktemp("switch"), ports=(1, 2, 3, 4)) as t:
         yield t
 
 
 @pytest.fixture
-async def lab(target: Target, build: PipelineBuild) -> AsyncIterator[Lab]:
+async def lab(target: SwitchProcess, build: PipelineBuild) -> AsyncIterator[Lab]:
     for peer in target.peers.values():
         peer.drain()
     async with open_lab(target, build.p4info, build.device_config) as lab:

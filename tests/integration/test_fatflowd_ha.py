@@ -49,7 +49,8 @@ async def test_controller_restart_loses_no_flow_and_writes_no_duplicate(
     write_config(cfg, config_dict([("sw1", switch, 10)], ff_build, rules=[]))
     frames = _frames(40)
     with fatflowd_process(cfg, tmp_path / "fatflowd-1.log") as proc:
-        await eventually(lambda: "primary" in (tmp_path / "fatflowd-1.log").read_text(), 30, "fatflowd primary")
+        await eventually(lambda: "configuration entries" in (tmp_path / "fatflowd-1.log").read_text(), 30,
+                         "fatflowd primary with its configuration applied")
         assert await send_paced(switch, VM1, frames, FABRIC) == 40
         deadline = time.monotonic() + 15
         while await _entry_count(switch) < 40 and time.monotonic() < deadline:
@@ -96,7 +97,8 @@ async def test_backup_takes_over_from_a_dead_primary_within_3_seconds(
     write_config(backup_cfg, config_dict([("sw1", switch, 10)], ff_build, rules=[]))
     log = tmp_path / "primary.log"
     with fatflowd_process(primary_cfg, log) as proc:
-        await eventually(lambda: "primary (election id 20)" in log.read_text(), 30, "the primary")
+        await eventually(lambda: "primary (election id 20)" in log.read_text()
+                         and "configuration entries" in log.read_text(), 30, "the primary, configured")
         from p4fatflow.daemon import Fatflowd
         from p4fatflow.settings import load_config
 

@@ -427,6 +427,14 @@ class FatflowService(pb_grpc.FatflowServicer):  # type: ignore[misc]
                     results[i] = pb.UpdateFlowResult(status=pb.UpdateFlowResult.PREINSTALLED, tag=it.request.tag,
                                                      flow=flow_pb(name, it.flow_key, ctx, names))
                     continue
+                if it.key in flows.index:  # type: ignore[union-attr]
+                    # Learned while this request awaited the switch: its "created" event has
+                    # passed, so apply now rather than wait for one that will not come.
+                    (ctx,) = await flows.update_many([(it.key, it.changes)], known=known)  # type: ignore[union-attr]
+                    if ctx is not None:
+                        results[i] = pb.UpdateFlowResult(status=pb.UpdateFlowResult.APPLIED, tag=it.request.tag,
+                                                         flow=flow_pb(name, it.flow_key, ctx, names))
+                        continue
                 ttl = it.request.pending_ms / 1000 if it.request.pending_ms else self.hub.pending_s
                 try:
                     self.hub.add_pending(name, it.key, it.changes, ttl)
