@@ -30,6 +30,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import yaml  # noqa: E402
 from p4fatflow import dataplane as dp  # noqa: E402
 from p4fatflow.config import VMI, VN, FatFlowRule  # noqa: E402
 from p4fatflow.key import FlowKey  # noqa: E402
@@ -38,14 +39,15 @@ from scapy.layers.inet6 import IPv6  # noqa: E402
 from scapy.layers.l2 import Ether  # noqa: E402
 from scapy.packet import Packet  # noqa: E402
 
-from examples.demo import RULES as DEMO_RULES  # noqa: E402
 from softswitch.device import Device  # noqa: E402
 from softswitch.interp.tables import Exact, FieldMatch, Lpm, Table, TableEntry, Ternary  # noqa: E402
 
 VMI_PORT, UPLINK_PORT = 1, 2
 VMI_ID, VRF = 1, 10
 ROUTER_MAC, UPLINK_MAC = 0x0200000000AA, 0x0200000000BB
-RULES = (  # the demo's config plus an IPv6 DNS rule
+# The demo's VN rules (examples/demo.yaml) plus an IPv6 DNS rule for this benchmark's traffic.
+DEMO_RULES = yaml.safe_load((Path(__file__).resolve().parents[1] / "examples" / "demo.yaml").read_text())["vns"][0]["rules"]
+RULES = (
     *DEMO_RULES,
     {"protocol": "udp", "port": 53, "ignore_address": "dst",
      "src_prefix_aggr": {"subnet": "2001:db8::/32", "plen": 56}},
