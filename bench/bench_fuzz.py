@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 
 
-async def run(frames: int, seed: int) -> dict[str, Any]:
+async def run(frames: int, seed: int, lifetime: int = 3600) -> dict[str, Any]:
     logging.getLogger("finsy").setLevel(logging.ERROR)
     from apitest import free_port
     from ffd import config_dict, running_fatflowd, write_config
@@ -37,7 +37,8 @@ async def run(frames: int, seed: int) -> dict[str, Any]:
         t = Path(tmp)
         build = pipeline_for(t / "build")
         with switch_process(t / "sw") as sw:
-            cfg = config_dict([("sw1", sw, 10)], build, flowtable={"max_flows": 131072})
+            cfg = config_dict([("sw1", sw, 10)], build, flowtable={"max_flows": 131072,
+                                                                         "lifetime": {"default": lifetime}})
             cfg["api"] = {"listen": f"127.0.0.1:{free_port()}", "metrics_listen": None}
             write_config(t / "ff.yaml", cfg)
             t0 = time.perf_counter()
@@ -67,8 +68,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=20261130)
+    ap.add_argument("--lifetime", type=int, default=3600,
+                    help="flow lifetime, s (default 3600, longer than the run: no expiry takes a key the check expects)")
     args = ap.parse_args()
-    result = asyncio.run(run(args.frames, args.seed))
+    result = asyncio.run(run(args.frames, args.seed, args.lifetime))
     print(json.dumps(result, indent=1))
     return 0 if result["ok"] else 1
 

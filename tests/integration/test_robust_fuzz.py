@@ -53,8 +53,9 @@ def reference_key(node: Any, frame: bytes) -> Any:
 
 
 async def settled(node: Any, want: int, timeout: float) -> bool:
-    """Wait until the controller holds ``want`` flows (True), or its count has not moved for 3 s or
-    ``timeout`` passed (False)."""
+    """Wait until the controller holds ``want`` flows (True), or its count has not grown for 3 s or
+    ``timeout`` passed (False). (Run with a lifetime longer than the fuzz: an expiry would take a key
+    the check expects.)"""
     import asyncio
     import time
 
@@ -64,7 +65,7 @@ async def settled(node: Any, want: int, timeout: float) -> bool:
         n = len(node.flows.index)
         if n >= want:
             return True
-        if n != last:
+        if n > last:
             last, since = n, time.monotonic()
         elif time.monotonic() - since > 3.0:
             return False
@@ -124,8 +125,9 @@ async def run_fuzz(switch: SwitchProcess, node: Any, count: int, seed: int) -> d
     if not await settled(node, len(keys), timeout=30 + count / 5000):
         have = set(await switch_flows(node))
         late = [rep[k] for k in keys if k not in have]
-        print(f"settle: {len(keys)} keys, controller {len(node.flows.index)}, switch {len(have)}, "
-              f"stats {node.flows.stats}")
+        st = node.flows.stats
+        print(f"settle: {len(keys)} keys, controller {len(node.flows.index)}, switch {len(have)}, digests "
+              f"{st.digests}, setups {st.setups}, expiries {st.expiries}, digest drops {st.digest_drops}")
         relearn = len(late)
         await pump(switch, VM1, late)
         await settled(node, len(keys), timeout=30 + relearn / 1000)
@@ -156,7 +158,8 @@ async def run_fuzz(switch: SwitchProcess, node: Any, count: int, seed: int) -> d
 async def test_fuzz_frames_crash_nothing_and_corrupt_no_flow(
         tmp_path: Path, switch: SwitchProcess, ff_build: PipelineBuild) -> None:
     cfg = tmp_path / "ff.yaml"
-    d = config_dict([("sw1", switch, 10)], ff_build, flowtable={"max_flows": 65536})
+    # a lifetime longer than the run: no idle expiry removes a key the check expects
+    d = config_dict([("sw1", switch, 10)], ff_build, flowtable={"max_flows": 65536, "lifetime": {"default": 3600}})
     d["api"] = {"listen": f"127.0.0.1:{free_port()}", "metrics_listen": None}  # not the shared default port
     write_config(cfg, d)
     with ErrorLog() as errors:
