@@ -163,15 +163,10 @@ async def test_p4runtime_over_mutual_tls(tmp_path: Path, tls_switch: SwitchProce
     assert "Traceback" not in log.read_text() and key_text.splitlines()[1] not in log.read_text()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "session.py opens the StreamChannel with wait_for_ready=True, so a switch that refuses the TLS handshake "
-    "(or is down) keeps the call waiting forever: fatflowd logs nothing of its own (only gRPC core's "
-    "CERTIFICATE_VERIFY_FAILED lines) and never reaches its reconnect/backoff path. Suggested fix: in "
-    "SwitchSession._run_once, `await asyncio.wait_for(channel.channel_ready(), 5)` before the stream (log "
-    "'switch X: cannot connect to ADDR: <state>' on timeout and go round the reconnect loop), or drop "
-    "wait_for_ready so the UNAVAILABLE error reaches run()'s 'session ended' warning."))
 async def test_fatflowd_says_why_it_cannot_reach_a_tls_switch(
         tmp_path: Path, tls_switch: SwitchProcess, ff_build: PipelineBuild, certs: Certs) -> None:
+    """Found by this suite (was an xfail): the StreamChannel waited for ready forever, so a switch
+    refusing the handshake left fatflowd silent; fixed in session.py (connect with a timeout, 0e46be0)."""
     doc = config_dict([("sw1", tls_switch, 10)], ff_build, rules=[])
     doc["api"] = {"listen": f"127.0.0.1:{free_port()}", "metrics_listen": None}
     doc["switches"][0]["tls"] = {"ca": str(certs.other_ca), "cert": str(certs.client_cert),
