@@ -78,6 +78,8 @@ class Pipeline:
         self.loaded = loaded
         self.cookie = cookie
         self.source = source
+        #: per table id, what its entries share on the wire (runtime/tables.py, Reads)
+        self.wire: dict[int, object] = {}
         self.actions: dict[int, ActionInfo] = {}
         self.action_ids: dict[str, int] = {}
         for a in p4info.actions:

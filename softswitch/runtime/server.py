@@ -52,6 +52,11 @@ def tls_credentials(cert: bytes, key: bytes, ca: bytes | None = None, *,
                                        require_client_auth=require_client_auth)
 
 
+def _bytes_or_message(m: bytes | p4r.ReadResponse) -> bytes:
+    """Read's response serializer: bytes go out as they are (already a ReadResponse)."""
+    return m if isinstance(m, bytes) else m.SerializeToString()  # type: ignore[no-any-return]
+
+
 def _grpc_code(code: int) -> grpc.StatusCode:
     return _GRPC_CODE.get(code, grpc.StatusCode.UNKNOWN)
 
@@ -97,7 +102,7 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
         the bound port."""
         # no SO_REUSEPORT: a second switch on the same port must fail, not share it
         self._server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-        p4r_grpc.add_P4RuntimeServicer_to_server(self, self._server)
+        self._add_to_server(self._server)
         if credentials is None:
             self.port = self._server.add_insecure_port(address)
         else:
@@ -107,6 +112,35 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
         await self._server.start()
         self._idle_task = asyncio.create_task(self._idle_loop())
         return self.port
+
+    def _add_to_server(self, server: grpc.aio.Server) -> None:
+        """The P4Runtime service, as p4r_grpc.add_P4RuntimeServicer_to_server registers it,
+        except that Read yields ReadResponses already serialized (bytes)."""
+        R = p4r
+        handlers = {
+            "Write": grpc.unary_unary_rpc_method_handler(
+                self.Write, request_deserializer=R.WriteRequest.FromString,
+                response_serializer=R.WriteResponse.SerializeToString),
+            "Read": grpc.unary_stream_rpc_method_handler(
+                self.Read, request_deserializer=R.ReadRequest.FromString,
+                response_serializer=_bytes_or_message),
+            "SetForwardingPipelineConfig": grpc.unary_unary_rpc_method_handler(
+                self.SetForwardingPipelineConfig,
+                request_deserializer=R.SetForwardingPipelineConfigRequest.FromString,
+                response_serializer=R.SetForwardingPipelineConfigResponse.SerializeToString),
+            "GetForwardingPipelineConfig": grpc.unary_unary_rpc_method_handler(
+                self.GetForwardingPipelineConfig,
+                request_deserializer=R.GetForwardingPipelineConfigRequest.FromString,
+                response_serializer=R.GetForwardingPipelineConfigResponse.SerializeToString),
+            "StreamChannel": grpc.stream_stream_rpc_method_handler(
+                self.StreamChannel, request_deserializer=R.StreamMessageRequest.FromString,
+                response_serializer=R.StreamMessageResponse.SerializeToString),
+            "Capabilities": grpc.unary_unary_rpc_method_handler(
+                self.Capabilities, request_deserializer=R.CapabilitiesRequest.FromString,
+                response_serializer=R.CapabilitiesResponse.SerializeToString),
+        }
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("p4.v1.P4Runtime", handlers),))
+        server.add_registered_method_handlers("p4.v1.P4Runtime", handlers)
 
     async def stop(self, grace: float | None = 0.2) -> None:
         if self._idle_task is not None:
@@ -352,8 +386,10 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
                                 trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),))
         return p4r.WriteResponse()
 
-    async def Read(self, request: p4r.ReadRequest, context: grpc.aio.ServicerContext
-                   ) -> AsyncIterator[p4r.ReadResponse]:
+    async def Read(self, request: p4r.ReadRequest, context: grpc.aio.ServicerContext  # type: ignore[override]
+                   ) -> AsyncIterator[bytes]:
+        """Yields serialized ReadResponses (the Read method is registered with a
+        serializer that sends bytes as they are, see :meth:`_add_to_server`)."""
         try:
             if request.device_id != self.device.device_id:
                 raise P4RTError(Code.NOT_FOUND, f"device id {request.device_id} is not this device")
@@ -366,13 +402,13 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
         for resp in responses:
             yield resp
 
-    async def _read_all(self, request: p4r.ReadRequest) -> list[p4r.ReadResponse]:
-        """The whole answer, before anything is sent (so that an error is the RPC's
-        status with nothing sent), encoded with the Write lock held (no Write or commit
-        changes the tables under the encoding) and giving the event loop back every
-        WRITE_SLICE_S, as Writes do: a Read of 100,000 entries encodes for about a
-        second, and forwarding must go on meanwhile."""
-        responses = [p4r.ReadResponse()]
+    async def _read_all(self, request: p4r.ReadRequest) -> list[bytes]:
+        """The whole answer as serialized ReadResponses, before anything is sent (so
+        that an error is the RPC's status with nothing sent), encoded with the Write
+        lock held (no Write or commit changes the tables under the encoding) and giving
+        the event loop back every WRITE_SLICE_S, as Writes do: forwarding must go on
+        while a big table is encoded."""
+        responses: list[bytes] = []
         async with self._write_lock:
             if self.pipeline is None:  # cannot happen today: commits never remove it
                 raise P4RTError(Code.FAILED_PRECONDITION, "no forwarding pipeline config set")
@@ -381,41 +417,44 @@ class P4RuntimeServer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
                 if time.perf_counter() > slice_end:
                     await asyncio.sleep(0)
                     slice_end = time.perf_counter() + WRITE_SLICE_S
-        if len(responses) > 1 and not responses[-1].entities:
-            responses.pop()
-        return responses
+        return responses or [b""]  # an empty ReadResponse when nothing matched
 
-    def _encode_read(self, request: p4r.ReadRequest, responses: list[p4r.ReadResponse]) -> Iterator[None]:
-        """Append the answer to ``responses``, split into ReadResponses of about
+    def _encode_read(self, request: p4r.ReadRequest, responses: list[bytes]) -> Iterator[None]:
+        """Append the answer to ``responses`` as serialized ReadResponses of about
         READ_CHUNK_BYTES: one response with all of a big register or of several full
-        tables would exceed gRPC's 4 MB message limit. Table entries are encoded in
-        place into the response (no copy per entry), and its size is looked at every
-        _READ_CHECK_EVERY entries; a step (None) is yielded there and after every other
+        tables would exceed gRPC's 4 MB message limit. A ReadResponse is the
+        concatenation of its ``entities`` fields, so table entries are encoded straight
+        to bytes (runtime/tables.py: the part of an entry only a MODIFY changes is
+        encoded once and kept) and other entities are serialized one by one. A step
+        (None) is yielded every _READ_CHECK_EVERY table entries and after every other
         entity."""
         pipe = self.pipeline
         assert pipe is not None
-        size = responses[-1].ByteSize()
-
-        def new_table_entry() -> p4r.TableEntry:
-            return responses[-1].entities.add().table_entry  # type: ignore[no-any-return]
-
+        chunk: list[bytes] = []
+        size = 0
         for entity in request.entities:
             if entity.WhichOneof("entity") == "table_entry":
-                for n, _ in enumerate(tables.read_table_entries(pipe, entity.table_entry, new_table_entry), 1):
+                for n, te in enumerate(tables.read_table_entries_wire(pipe, entity.table_entry), 1):
+                    field = tables.entity_wire(te)
+                    if chunk and size + len(field) > READ_CHUNK_BYTES:
+                        responses.append(b"".join(chunk))
+                        chunk, size = [], 0
+                    chunk.append(field)
+                    size += len(field)
                     if n % _READ_CHECK_EVERY == 0:
-                        if responses[-1].ByteSize() > READ_CHUNK_BYTES:
-                            responses.append(p4r.ReadResponse())
                         yield None
-                size = responses[-1].ByteSize()
                 continue
             for out in self._read_one(entity):
-                n = out.ByteSize() + 8
-                if responses[-1].entities and size + n > READ_CHUNK_BYTES:
-                    responses.append(p4r.ReadResponse())
-                    size = 0
-                responses[-1].entities.append(out)
-                size += n
+                data = out.SerializeToString()
+                field = b"\x0a" + tables.varint(len(data)) + data
+                if chunk and size + len(field) > READ_CHUNK_BYTES:
+                    responses.append(b"".join(chunk))
+                    chunk, size = [], 0
+                chunk.append(field)
+                size += len(field)
                 yield None
+        if chunk:
+            responses.append(b"".join(chunk))
 
     def _read_one(self, entity: p4r.Entity) -> Iterator[p4r.Entity]:
         pipe = self.pipeline

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from finsy.proto import p4r
 
@@ -13,9 +14,13 @@ from softswitch.runtime.errors import Code, P4RTError
 from softswitch.runtime.pipeline import Pipeline, TableInfo
 
 __all__ = ["write_table_entry", "read_table_entries", "write_direct_counter", "read_direct_counters",
-           "table_of", "decode_matches", "encode_entry", "encode_matches"]
+           "table_of", "decode_matches", "encode_entry", "encode_matches", "read_table_entries_wire",
+           "entity_wire", "varint"]
 
 _INSERT, _MODIFY, _DELETE = p4r.Update.INSERT, p4r.Update.MODIFY, p4r.Update.DELETE
+
+#: TableEntry.extra key: the entry's serialized fields that only a MODIFY changes
+_WIRE = "p4rt_wire"
 
 
 def table_of(pipe: Pipeline, table_id: int) -> tuple[TableInfo, tm.Table]:
@@ -178,6 +183,7 @@ def write_table_entry(pipe: Pipeline, op: int, entry: p4r.TableEntry) -> tm.Tabl
             return new
         if op == _MODIFY:
             stored = table.modify(new)
+            stored.extra.pop(_WIRE, None)  # action, metadata, timeout: re-encode on the next Read
             if entry.HasField("counter_data"):
                 stored.packets = entry.counter_data.packet_count
                 stored.bytes = entry.counter_data.byte_count
@@ -341,3 +347,203 @@ def read_direct_counters(pipe: Pipeline, dc: p4r.DirectCounterEntry) -> Iterator
             out.data.packet_count = e.packets
             out.data.byte_count = e.bytes
             yield out
+
+
+# ------------------------------------------------------------------ Reads as bytes
+#
+# A wildcard Read of a big table is answered with ReadResponse bytes built here rather
+# than through protobuf messages (about 4x cheaper in Python). The fields of an entry
+# that only a MODIFY changes (table id, match, action, priority, controller_metadata,
+# idle_timeout_ns, metadata, is_const) are encoded once and kept in the entry
+# (``extra[_WIRE]``, dropped by a MODIFY); the counters and the time since the last hit,
+# which every hit changes, are appended per Read. Protobuf parsers take fields in any
+# order and proto3 leaves zero scalars out, as done here: what a client parses is the
+# message encode_entry builds.
+
+
+def varint(n: int) -> bytes:
+    """Protobuf varint of ``n`` (a negative int64 as its 64-bit two's complement)."""
+    if n < 0:
+        n &= 0xFFFFFFFFFFFFFFFF
+    if n < 0x80:
+        return bytes((n,))
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+_SMALL_LEN = [bytes((i,)) for i in range(0x80)]
+
+
+def _ld(tag: bytes, payload: bytes) -> bytes:
+    """A length-delimited field: tag, length, payload."""
+    n = len(payload)
+    return tag + (_SMALL_LEN[n] if n < 0x80 else varint(n)) + payload
+
+
+def _canon(v: int, width: int) -> bytes:
+    if v < 0:
+        v &= (1 << width) - 1
+    return v.to_bytes((v.bit_length() + 7) // 8 or 1, "big")
+
+
+def _match_wire(info: TableInfo, e: tm.TableEntry) -> bytes:
+    parts: list[bytes] = []
+    matches = e.matches
+    for f in info.ordered:
+        fm = matches[f.index]
+        if fm is None:
+            continue
+        head = b"\x08" + varint(f.id)
+        if isinstance(fm, tm.Exact):
+            body = head + _ld(b"\x12", _ld(b"\x0a", _canon(fm.value, f.width)))
+        elif isinstance(fm, tm.OptionalMatch):
+            body = head + _ld(b"\x3a", _ld(b"\x0a", _canon(fm.value, f.width)))
+        elif isinstance(fm, tm.Lpm):
+            body = head + _ld(b"\x22", _ld(b"\x0a", _canon(fm.value, f.width))
+                              + (b"\x10" + varint(fm.plen) if fm.plen else b""))
+        elif isinstance(fm, tm.Ternary):
+            body = head + _ld(b"\x1a", _ld(b"\x0a", _canon(fm.value, f.width))
+                              + _ld(b"\x12", _canon(fm.mask, f.width)))
+        elif isinstance(fm, tm.Range):
+            body = head + _ld(b"\x32", _ld(b"\x0a", _canon(fm.lo, f.width))
+                              + _ld(b"\x12", _canon(fm.hi, f.width)))
+        else:  # pragma: no cover - the model has no other kind
+            continue
+        parts.append(_ld(b"\x12", body))
+    return b"".join(parts)
+
+
+class _TableWire:
+    """What every entry of one table shares on the wire, encoded once per pipeline: the
+    table id field, and for an exact key the head of each match field (tag, field id,
+    lengths) by value length, for each action the head of each param by value length."""
+
+    __slots__ = ("actions", "exact", "tid")
+
+    def __init__(self, pipe: Pipeline, info: TableInfo) -> None:
+        self.tid = b"\x08" + varint(info.id)
+        #: (key index, heads by value length) per field, for an all-exact key
+        self.exact: list[tuple[int, list[bytes]]] | None = None
+        if info.all_exact:
+            self.exact = []
+            for f in info.ordered:
+                head = b"\x08" + varint(f.id)
+                heads = [b""] + [_exact_head(head, n) for n in range(1, (f.width + 7) // 8 + 1)]
+                self.exact.append((f.index, heads))
+        #: action name -> (action_id field, [(param width, heads by value length)])
+        self.actions: dict[str, tuple[bytes, list[tuple[int, list[bytes]]]]] = {}
+        for aid in info.actions:
+            ainfo = pipe.actions.get(aid)
+            if ainfo is None:
+                continue
+            params = []
+            for prm in ainfo.ordered:
+                pid = b"\x10" + varint(prm.id)
+                # Action.params field up to its value: tag, length, param_id, value tag + length
+                params.append((prm.width, [b""] + [
+                    b"\x22" + varint(len(pid) + 1 + len(varint(n)) + n) + pid + b"\x1a" + varint(n)
+                    for n in range(1, (prm.width + 7) // 8 + 1)]))
+            self.actions[ainfo.name] = (b"\x08" + varint(aid), params)
+
+
+def _exact_head(head: bytes, n: int) -> bytes:
+    """Bytes before an exact value of ``n`` bytes in a TableEntry.match field:
+    match tag + length, FieldMatch.field_id, exact tag + length, value tag + length."""
+    inner = b"\x0a" + varint(n)  # Exact.value
+    exact = b"\x12" + varint(len(inner) + n)  # FieldMatch.exact
+    fm_len = len(head) + len(exact) + len(inner) + n
+    return b"\x12" + varint(fm_len) + head + exact + inner
+
+
+def _table_wire(pipe: Pipeline, info: TableInfo) -> _TableWire:
+    tw = pipe.wire.get(info.id)
+    if not isinstance(tw, _TableWire):
+        tw = pipe.wire[info.id] = _TableWire(pipe, info)
+    return tw
+
+
+def _static_wire(pipe: Pipeline, info: TableInfo, e: tm.TableEntry, tw: _TableWire) -> bytes:
+    """The TableEntry fields of ``e`` that only a MODIFY changes, cached in the entry."""
+    parts = [tw.tid]
+    if tw.exact is not None:
+        matches = e.matches
+        for index, heads in tw.exact:
+            v = matches[index].value  # type: ignore[union-attr]
+            n = (v.bit_length() + 7) >> 3 or 1
+            parts.append(heads[n] + v.to_bytes(n, "big"))
+    else:
+        parts.append(_match_wire(info, e))
+    act = tw.actions.get(e.action)
+    if act is not None:
+        aid, params = act
+        body = [aid]
+        for (width, heads), v in zip(params, e.args, strict=False):
+            if v < 0:
+                v &= (1 << width) - 1
+            n = (v.bit_length() + 7) >> 3 or 1
+            body.append(heads[n] + v.to_bytes(n, "big"))
+        parts.append(_ld(b"\x1a", _ld(b"\x0a", b"".join(body))))
+    elif e.action in pipe.action_ids:  # an action the table does not list (cannot happen)
+        parts.append(encode_entry(pipe, info, e, p4r.TableEntry()).action.SerializeToString())
+    if e.priority:
+        parts.append(b"\x20" + _varint_memo(e.priority))
+    if e.controller_metadata:
+        parts.append(b"\x28" + _varint_memo(e.controller_metadata))
+    if e.idle_timeout_ns:
+        parts.append(b"\x48" + _varint_memo(e.idle_timeout_ns))
+    if e.metadata:
+        parts.append(_ld(b"\x5a", e.metadata))
+    if e.is_const:
+        parts.append(b"\x68\x01")
+    wire = b"".join(parts)
+    e.extra[_WIRE] = wire
+    return wire
+
+
+_varint_memo = functools.lru_cache(maxsize=4096)(varint)
+
+
+def _counter_wire(packets: int, nbytes: int) -> bytes:
+    """TableEntry.counter_data (present even when both counts are 0, as encode_entry sets it)."""
+    body = (b"\x08" + varint(nbytes) if nbytes else b"") + (b"\x10" + varint(packets) if packets else b"")
+    return _ld(b"\x3a", body)
+
+
+def entity_wire(table_entry: bytes) -> bytes:
+    """A ReadResponse ``entities`` field holding an Entity with this serialized TableEntry:
+    ReadResponse bytes are the concatenation of such fields."""
+    return _ld(b"\x0a", _ld(b"\x12", table_entry))
+
+
+def read_table_entries_wire(pipe: Pipeline, request: p4r.TableEntry) -> Iterator[bytes]:
+    """Like :func:`read_table_entries`, each entry as serialized TableEntry bytes."""
+    for info, table in _selected(pipe, request):
+        if request.is_default_action:
+            yield encode_entry(pipe, info, table.default_entry, request, is_default=True).SerializeToString()
+            continue
+        tw = _table_wire(pipe, info)
+        counters = request.HasField("counter_data") or bool(info.direct_counter_id)
+        since = request.HasField("time_since_last_hit") and info.supports_timeout
+        now = table.clock_ns() if since else 0
+        if request.match:
+            e = table.get(decode_matches(info, table, list(request.match)), request.priority)
+            found: Iterable[tm.TableEntry] = [e] if e is not None else []
+        else:
+            found = table.entries()
+        priority = request.priority
+        for e in found:
+            if priority and e.priority != priority:
+                continue
+            wire = e.extra.get(_WIRE)
+            if wire is None:
+                wire = _static_wire(pipe, info, e, tw)
+            if counters:
+                wire += _counter_wire(e.packets, e.bytes)  # type: ignore[operator]
+            if since:
+                elapsed = max(0, now - e.last_hit_ns)
+                wire += _ld(b"\x52", b"\x08" + varint(elapsed) if elapsed else b"")  # type: ignore[operator]
+            yield wire  # type: ignore[misc]
