@@ -26,7 +26,7 @@ from targets import SwitchProcess
 
 from softswitch.launch import PipelineBuild
 
-__all__ = ["config_dict", "write_config", "running_fatflowd", "fatflowd_process", "Collector", "eventually",
+__all__ = ["config_dict", "write_config", "running_fatflowd", "fatflowd_process", "flow_entry_count", "Collector", "eventually",
            "send_flows", "frame"]
 
 ROUTER_MAC = "02:00:00:00:00:aa"
@@ -89,11 +89,12 @@ async def running_fatflowd(config_path: Path, *, ready_timeout: float = 30.0) ->
 
 
 @contextlib.contextmanager
-def fatflowd_process(config_path: Path, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """The real ``fatflowd`` command as a process; killed at the end."""
+def fatflowd_process(config_path: Path, log_path: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """The real ``fatflowd`` command as a process (extra command-line ``args``); SIGKILLed at the
+    end if it is still running."""
     log = log_path.open("ab")
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "p4fatflow.daemon", str(config_path), "--log-level", "info"],
+    proc = subprocess.Popen([sys.executable, "-m", "p4fatflow.daemon", str(config_path), "--log-level", "info", *args],
                             stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         yield proc
@@ -102,6 +103,20 @@ def fatflowd_process(config_path: Path, log_path: Path) -> Iterator[subprocess.P
             proc.send_signal(signal.SIGKILL)
             proc.wait()
         log.close()
+
+
+async def flow_entry_count(target: Any) -> int:
+    """Flow entries on the switch, read by a plain P4Runtime client (no arbitration needed)."""
+    import grpc
+    from finsy.proto import p4r, p4r_grpc
+
+    async with grpc.aio.insecure_channel(target.address) as channel:
+        stub = p4r_grpc.P4RuntimeStub(channel)
+        req = p4r.ReadRequest(device_id=target.device_id, entities=[p4r.Entity(table_entry=p4r.TableEntry())])
+        n = 0
+        async for reply in stub.Read(req, timeout=30):
+            n += sum(1 for e in reply.entities if len(e.table_entry.match) == 8)  # the flow tables' 8-field keys
+        return n
 
 
 class Collector:

@@ -8,19 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import finsy
 import grpc
-from ffd import config_dict, eventually, frame, running_fatflowd, send_paced, write_config
+from ffd import (
+    config_dict,
+    eventually,
+    fatflowd_process,
+    flow_entry_count,
+    frame,
+    running_fatflowd,
+    send_paced,
+    write_config,
+)
 from finsy.proto import p4r, p4r_grpc
 from p4fatflow import desired, p4rt
 from p4fatflow.profile import PipelineProfile
@@ -32,35 +37,12 @@ from softswitch.launch import PipelineBuild
 VM1, FABRIC = 1, 3
 
 
-@contextmanager
-def fatflowd(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``python -m p4fatflow.daemon CONFIG --log-format json``; SIGKILLed at the end if still running."""
-    with log.open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "p4fatflow.daemon", str(config), "--log-format", "json"],
-                                stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
-        try:
-            yield proc
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-
-
 def events(log: Path, event: str | None = None) -> list[dict[str, Any]]:
-    """The JSON log lines (every line must be JSON), optionally only those of one event."""
-    out = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    """fatflowd's JSON log lines, optionally only those of one event. Lines that gRPC's C core
+    writes to stderr on its own (absl warnings) are not fatflowd's and are skipped; every line
+    fatflowd wrote must parse."""
+    out = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     return [e for e in out if event is None or e.get("event") == event]
-
-
-async def flow_entries(target: SwitchProcess) -> int:
-    """Flow entries on the switch, read by a plain P4Runtime client (no arbitration needed)."""
-    async with grpc.aio.insecure_channel(target.address) as channel:
-        stub = p4r_grpc.P4RuntimeStub(channel)
-        req = p4r.ReadRequest(device_id=target.device_id, entities=[p4r.Entity(table_entry=p4r.TableEntry())])
-        n = 0
-        async for reply in stub.Read(req, timeout=30):
-            n += sum(1 for e in reply.entities if len(e.table_entry.match) == 8)  # the flow tables' 8-field keys
-        return n
 
 
 async def config_entries(target: SwitchProcess, build: PipelineBuild) -> dict[Any, Any]:
@@ -96,20 +78,20 @@ async def test_sigterm_exits_0_within_seconds_and_leaves_every_flow_for_the_next
     cfg, log = tmp_path / "ff.yaml", tmp_path / "fatflowd.log"
     write_config(cfg, config_dict([("sw1", switch, 10)], ff_build, rules=[]))
     frames = [frame("10.0.0.3", f"8.0.{i // 200}.{i % 200 + 1}", 17, 1000 + i, 53) for i in range(30)]
-    with fatflowd(cfg, log) as proc:
+    with fatflowd_process(cfg, log, "--log-format", "json") as proc:
         await wait_ready(log, proc)
         assert await send_paced(switch, VM1, frames, FABRIC) == 30
         deadline = time.monotonic() + 15
-        while await flow_entries(switch) < 30 and time.monotonic() < deadline:
+        while await flow_entry_count(switch) < 30 and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
-        assert await flow_entries(switch) == 30
+        assert await flow_entry_count(switch) == 30
         sent = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         rc = await asyncio.to_thread(proc.wait, 10)
         took = time.monotonic() - sent
     assert rc == 0, log.read_text()
     assert took < 5.0, f"SIGTERM to exit took {took:.2f} s"
-    assert await flow_entries(switch) == 30  # nothing was deleted on the way out
+    assert await flow_entry_count(switch) == 30  # nothing was deleted on the way out
     stopped = events(log, "stopped")
     assert [(e["switch"], e["flows"]) for e in stopped] == [("sw1", 30)]
     assert events(log, "stopping") and all(e["level"] in ("INFO", "DEBUG") for e in events(log, "stopping"))
@@ -126,7 +108,7 @@ async def test_sighup_applies_the_changed_file_as_a_diff_and_an_invalid_file_cha
     cfg, log = tmp_path / "ff.yaml", tmp_path / "fatflowd.log"
     base = config_dict([("sw1", switch, 10)], ff_build, rules=[])
     write_config(cfg, base)
-    with fatflowd(cfg, log) as proc:
+    with fatflowd_process(cfg, log, "--log-format", "json") as proc:
         await wait_ready(log, proc)
         before = await config_entries(switch, ff_build)
         assert before == expected_entries(cfg, before)

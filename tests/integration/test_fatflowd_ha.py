@@ -9,18 +9,17 @@ import asyncio
 import time
 from pathlib import Path
 
-import grpc
 from ffd import (
     config_dict,
     eventually,
     fatflowd_process,
+    flow_entry_count,
     frame,
     running_fatflowd,
     send_paced,
     switch_flows,
     write_config,
 )
-from finsy.proto import p4r, p4r_grpc
 from targets import SwitchProcess
 
 from softswitch.launch import PipelineBuild
@@ -30,17 +29,6 @@ VM1, FABRIC = 1, 3
 
 def _frames(n: int, base: int = 0) -> list[bytes]:
     return [frame("10.0.0.3", f"8.{base}.{i // 200}.{i % 200 + 1}", 17, 1000 + i, 53) for i in range(n)]
-
-
-async def _entry_count(target: SwitchProcess) -> int:
-    """Flow entries on the switch, read by a plain P4Runtime client (no arbitration needed)."""
-    async with grpc.aio.insecure_channel(target.address) as channel:
-        stub = p4r_grpc.P4RuntimeStub(channel)
-        req = p4r.ReadRequest(device_id=target.device_id, entities=[p4r.Entity(table_entry=p4r.TableEntry())])
-        n = 0
-        async for reply in stub.Read(req, timeout=30):
-            n += sum(1 for e in reply.entities if len(e.table_entry.match) == 8)  # the flow tables' 8-field keys
-        return n
 
 
 async def test_controller_restart_loses_no_flow_and_writes_no_duplicate(
@@ -53,9 +41,9 @@ async def test_controller_restart_loses_no_flow_and_writes_no_duplicate(
                          "fatflowd primary with its configuration applied")
         assert await send_paced(switch, VM1, frames, FABRIC) == 40
         deadline = time.monotonic() + 15
-        while await _entry_count(switch) < 40 and time.monotonic() < deadline:
+        while await flow_entry_count(switch) < 40 and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
-        assert await _entry_count(switch) == 40
+        assert await flow_entry_count(switch) == 40
         proc.kill()  # SIGKILL: no goodbye
         proc.wait()
     async with running_fatflowd(cfg) as daemon:  # the restarted controller
@@ -110,9 +98,9 @@ async def test_backup_takes_over_from_a_dead_primary_within_3_seconds(
             frames = _frames(30)
             assert await send_paced(switch, VM1, frames, FABRIC) == 30
             deadline = time.monotonic() + 15
-            while await _entry_count(switch) < 30 and time.monotonic() < deadline:
+            while await flow_entry_count(switch) < 30 and time.monotonic() < deadline:
                 await asyncio.sleep(0.1)
-            assert await _entry_count(switch) == 30 and len(node.flows.index) == 0  # the backup wrote nothing
+            assert await flow_entry_count(switch) == 30 and len(node.flows.index) == 0  # the backup wrote nothing
             killed = time.monotonic()
             proc.kill()
             await asyncio.wait_for(node.ready.wait(), 10)
@@ -122,7 +110,7 @@ async def test_backup_takes_over_from_a_dead_primary_within_3_seconds(
             new = _frames(5, base=1)
             assert await send_paced(switch, VM1, new, FABRIC) == 5  # and the new primary learns
             await eventually(lambda: node.flows.stats.setups == 5, what="learning resumed")
-            assert await _entry_count(switch) == 35
+            assert await flow_entry_count(switch) == 35
         finally:
             await backup.stop()
 

@@ -5,35 +5,17 @@ switch's primary state; parsed with prometheus-client's own text parser."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from ffd import config_dict, eventually, frame, send_paced, write_config
+from ffd import config_dict, eventually, fatflowd_process, frame, send_paced, write_config
 from prometheus_client.parser import text_string_to_metric_families
 from targets import SwitchProcess
 
 from softswitch.launch import PipelineBuild, free_port
 
 VM1, FABRIC = 1, 3
-
-
-@contextmanager
-def fatflowd(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "p4fatflow.daemon", str(config), "--log-format", "json"],
-                                stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
-        try:
-            yield proc
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
 
 
 def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -61,7 +43,7 @@ async def test_scrape_a_running_fatflowd_with_real_traffic(
     write_config(tmp_path / "ff.yaml", cfg)
     url = f"http://127.0.0.1:{port}/metrics"
     log = tmp_path / "fatflowd.log"
-    with fatflowd(tmp_path / "ff.yaml", log) as proc:
+    with fatflowd_process(tmp_path / "ff.yaml", log, "--log-format", "json") as proc:
         def primary() -> bool:
             assert proc.poll() is None, log.read_text()
             try:
