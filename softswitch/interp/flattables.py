@@ -10,6 +10,7 @@ from softswitch import ir
 from softswitch.interp.codegen import width_of
 from softswitch.interp.compiler import _cp_name
 from softswitch.interp.flatloc import FlatUnsupported, Loc
+from softswitch.interp.tables import CACHE_MISS
 
 if TYPE_CHECKING:
     from softswitch.interp.flat import FlatGen
@@ -44,11 +45,19 @@ class FlatTables:
             keys.append(src)
         key = "(" + ", ".join(keys) + ",)" if keys else "()"
         en, hit, run = g.tmp(), g.tmp(), g.tmp()
-        out = [f"{ind}{en} = {pe.bind(table.lookup, 'lk')}({key})",
-               f"{ind}if {en} is None:",
-               f"{ind}    {en} = {pe.bind(table, 'T')}.default_entry",
-               f"{ind}    {hit} = False",
-               f"{ind}else:"]
+        if table.lookup_cache is not None:
+            # a remembered result (lpm / ternary tables) without a call
+            ktup, miss = g.tmp(), pe.bind(CACHE_MISS, "cm")
+            out = [f"{ind}{ktup} = {key}",
+                   f"{ind}{en} = {pe.bind(table.lookup_cache, 'lc')}.get({ktup}, {miss})",
+                   f"{ind}if {en} is {miss}:",
+                   f"{ind}    {en} = {pe.bind(table.lookup, 'lk')}({ktup})"]
+        else:
+            out = [f"{ind}{en} = {pe.bind(table.lookup, 'lk')}({key})"]
+        out += [f"{ind}if {en} is None:",
+                f"{ind}    {en} = {pe.bind(table, 'T')}.default_entry",
+                f"{ind}    {hit} = False",
+                f"{ind}else:"]
         if t.direct_counter:
             out += [f"{ind}    {en}.packets += 1", f"{ind}    {en}.bytes += ctx.packet_length"]
         if t.support_timeout:

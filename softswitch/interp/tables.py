@@ -8,6 +8,8 @@ Match structures: exact-only tables keep a dict keyed by the value tuple; tables
 only non-exact key is lpm keep one dict per prefix length, probed longest first;
 tables with ternary/range/optional keys keep a list sorted by (-priority, insertion
 sequence) and compare a packed (key & mask) == value per entry, ranges checked apart.
+lpm and ternary tables remember the result (entry or miss) of the last keys looked up
+(``lookup_cache``, at most ``LOOKUP_CACHE_MAX`` keys); any insert or delete empties it.
 """
 
 from __future__ import annotations
@@ -56,6 +58,11 @@ class OptionalMatch:
 
 #: one per key field; ``None`` is a don't-care (wildcard) for lpm/ternary/range/optional
 FieldMatch = Union[Exact, Lpm, Ternary, Range, OptionalMatch, None]  # noqa: UP007
+
+#: keys remembered per lpm / ternary table (the cache is emptied when it is full)
+LOOKUP_CACHE_MAX = 8192
+#: what ``lookup_cache.get(key, CACHE_MISS)`` returns for a key not remembered
+CACHE_MISS: object = object()
 
 
 @dataclass(slots=True)
@@ -187,18 +194,23 @@ class Table:
         self._seq = 0
         self._full_masks = tuple((1 << w) - 1 for w in self.key_widths)
         lpm = [i for i, k in enumerate(self.key_kinds) if k == "lpm"]
+        #: key tuple -> the entry it matched or None (a miss); lpm and ternary tables
+        #: only (None for exact ones). Emptied in place (never replaced) by every insert
+        #: and delete, so callers may hold it: ``lookup_cache.get(key, CACHE_MISS)``,
+        #: and ``lookup(key)`` when CACHE_MISS comes back.
+        self.lookup_cache: dict[tuple[int, ...], TableEntry | None] | None = None
         if self.needs_priority or len(lpm) > 1:
             self._mode = "ternary"
             self._sorted: list[tuple[int, int, int, int, tuple[tuple[int, int, int], ...], TableEntry]] = []
             self._seqs: dict[int, int] = {}
-            self.lookup = self._lookup_ternary  # type: ignore[method-assign]
+            self.lookup = self._cached(self._lookup_ternary)  # type: ignore[method-assign,assignment]
         elif lpm:
             self._mode = "lpm"
             self._lpm_idx = lpm[0]
             self._levels: dict[int, dict[tuple[int, ...], TableEntry]] = {}
             self._probe: list[tuple[int, dict[tuple[int, ...], TableEntry]]] = []
-            self.lookup = (self._lookup_lpm1 if len(self.key_kinds) == 1  # type: ignore[method-assign]
-                           else self._lookup_lpm)
+            self.lookup = self._cached(  # type: ignore[method-assign,assignment]
+                self._lookup_lpm1 if len(self.key_kinds) == 1 else self._lookup_lpm)
         else:
             self._mode = "exact"
             self._exact: dict[tuple[int, ...], TableEntry] = {}
@@ -308,7 +320,25 @@ class Table:
                 ranges.append((j, fm.lo, fm.hi))
         return (-entry.priority, seq, mask, value, tuple(ranges), entry)
 
+    def _cached(self, match: Callable[[tuple[int, ...]], TableEntry | None]
+                ) -> Callable[[tuple[int, ...]], TableEntry | None]:
+        """``match`` remembering its results in ``lookup_cache``."""
+        cache: dict[tuple[int, ...], TableEntry | None] = {}
+        self.lookup_cache = cache
+
+        def lookup(key: tuple[int, ...]) -> TableEntry | None:
+            e = cache.get(key, CACHE_MISS)
+            if e is CACHE_MISS:
+                e = match(key)
+                if len(cache) >= LOOKUP_CACHE_MAX:
+                    cache.clear()
+                cache[key] = e
+            return e  # type: ignore[return-value]
+        return lookup
+
     def _add(self, entry: TableEntry) -> None:
+        if self.lookup_cache is not None:
+            self.lookup_cache.clear()
         if self._mode == "exact":
             self._exact[tuple(fm.value for fm in entry.matches)] = entry  # type: ignore[union-attr]
         elif self._mode == "lpm":
@@ -323,6 +353,8 @@ class Table:
             insort(self._sorted, self._compile_ternary(entry, self._seq), key=lambda t: (t[0], t[1]))
 
     def _remove(self, entry: TableEntry) -> None:
+        if self.lookup_cache is not None:
+            self.lookup_cache.clear()
         if self._mode == "exact":
             del self._exact[tuple(fm.value for fm in entry.matches)]  # type: ignore[union-attr]
         elif self._mode == "lpm":
