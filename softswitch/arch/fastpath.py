@@ -107,9 +107,14 @@ def _build(pipe: Pipeline, compiled: Compiled, arch: Any) -> tuple[FastFn, str]:
         f"{i}now = {CLOCK}()",
         f"{i}ts = ((now - {P}.start_ns) // 1000) & {m48}",
         f"{i}{w_egr}(sd, ts, ts, 0, 0, 0, espec, 0, lreg)",
-        f"{i}trunc = ctx.truncate",
-        f"{i}ctx = {PC}(ilen, now, std, 'egress', payload)",
-        f"{i}ctx.truncate = trunc",
+        # the ingress context serves egress too, reset as a new one would be: clone and
+        # resubmit are None here (else the packet went to the generic path), truncate,
+        # packet length, payload and std carry over
+        f"{i}ctx.now_ns = now",
+        f"{i}ctx.stage = 'egress'",
+        f"{i}ctx.recirculate = None",
+        f"{i}ctx.digest = None",
+        f"{i}ctx.extra.clear()",
         *fb.block_lines(pipe.egress, ["hdr", "meta", "std"], i),
         f"{i}lreg = max(0, lreg + {hb} - hbytes)",
         f"{i}if ctx.clone is not None or int(sd.get('egress_spec', 0)) == {DROP_PORT} "
