@@ -13,7 +13,7 @@ from softswitch import ir
 from softswitch.interp.values import Header, HeaderUnion, Stack, Struct
 
 __all__ = ["scalar_width", "to_unsigned", "flatten", "header_bytes", "valid_header_bytes",
-           "make_packer", "make_int_packer", "make_valid_bytes"]
+           "make_packer", "make_int_packer", "int_pack_widths", "make_valid_bytes"]
 
 
 def scalar_width(t: ir.Type) -> int | None:
@@ -169,11 +169,9 @@ def _packer(t: ir.Type) -> _Packer:
     raise TypeError(f"cannot serialise a value of type {t} into bits")
 
 
-def make_int_packer(t: ir.Type) -> tuple[Callable[[Any], int], int] | None:
-    """For a tuple of scalars (a field-list expression such as the IPv4 header fields
-    of a checksum): ``(fn, nbits)`` where ``fn(v)`` is the fields packed MSB first
-    into one int of ``nbits`` bits, computed by one generated expression with the
-    masks and shifts precomputed. None for any other type (use make_packer)."""
+def int_pack_widths(t: ir.Type) -> list[int] | None:
+    """The widths :func:`make_int_packer` packs a tuple of scalars with (a varbit at
+    its maximum width); None for any other type."""
     if not isinstance(t, ir.TupleT):
         return None
     widths: list[int] = []
@@ -184,6 +182,17 @@ def make_int_packer(t: ir.Type) -> tuple[Callable[[Any], int], int] | None:
         if w is None:
             return None
         widths.append(w)
+    return widths
+
+
+def make_int_packer(t: ir.Type) -> tuple[Callable[[Any], int], int] | None:
+    """For a tuple of scalars (a field-list expression such as the IPv4 header fields
+    of a checksum): ``(fn, nbits)`` where ``fn(v)`` is the fields packed MSB first
+    into one int of ``nbits`` bits, computed by one generated expression with the
+    masks and shifts precomputed. None for any other type (use make_packer)."""
+    widths = int_pack_widths(t)
+    if widths is None:
+        return None
     if not widths:
         return (lambda v: 0), 0
     names = [f"a{i}" for i in range(len(widths))]

@@ -16,7 +16,7 @@ from typing import Any
 
 from softswitch import ir
 from softswitch.arch import hashes
-from softswitch.arch.bits import make_int_packer, make_packer, scalar_width, to_unsigned
+from softswitch.arch.bits import int_pack_widths, make_int_packer, make_packer, scalar_width, to_unsigned
 from softswitch.arch.externs import (
     GREEN,
     ActionProfileState,
@@ -304,6 +304,50 @@ class V1Model:
             raise ValueError(f"{call.pos}: extern function {name}() is not supported by "
                              f"softswitch's v1model")
         return binder(self, call)
+
+    def flat_function(self, call: ir.ExternFunctionCall, ex: Callable[[ir.Expr], str], outs: dict[int, str],
+                      tmp: Callable[[], str], bind: Callable[[object, str], str]) -> list[str] | None:
+        """Source lines doing the extern function call inline, for the flat code
+        generator (interp/flat.py), or None for a call through bind_function. ``ex``
+        gives an argument's expression source, ``outs`` the locals holding out /
+        inout arguments (the current value before the lines, copied out after them).
+
+        Inlined: verify_checksum / update_checksum with the constant csum16 over a
+        list of scalar fields (the IPv4 header checksum), the computation of
+        ``_csum16_fn`` written out (no argument lists, cells or calls)."""
+        if call.name not in ("verify_checksum", "update_checksum") or len(call.args) != 4:
+            return None
+        if _const_algorithm(call.args[3].expr) != "csum16":
+            return None
+        data = call.args[1].expr
+        widths = int_pack_widths(data.type)
+        if not isinstance(data, ir.ListExpr) or widths is None or len(widths) != len(data.items):
+            return None
+        _check_algorithm(call, 3)
+        cmask = (1 << _out_width(call.args[2].expr)) - 1
+        nbits = sum(widths)
+        nbytes = (nbits + 7) // 8
+        shift = nbytes * 8 - nbits + (8 if nbytes & 1 else 0)  # as _csum16_fn
+        terms: list[str] = []
+        pos = nbits
+        for item, w in zip(data.items, widths, strict=True):
+            pos -= w
+            term = f"({ex(item)} & {(1 << w) - 1})"
+            terms.append(f"({term} << {pos})" if pos else term)
+        n, t = tmp(), tmp()
+        lines = [f"if {ex(call.args[0].expr)}:",
+                 f"    {n} = ({' | '.join(terms) or '0'})" + (f" << {shift}" if shift else ""),
+                 f"    {t} = {n} % 65535",
+                 f"    if {t} == 0 and {n}: {t} = 65535"]
+        if call.name == "verify_checksum":
+            lines.append(f"    if ((~{t}) & {0xFFFF & cmask}) != (int({ex(call.args[2].expr)}) & {cmask}): "
+                         f"{bind(set_std, 'setstd')}(ctx.std, 'checksum_error', 1)")
+            return lines
+        out = outs.get(2)
+        if out is None:
+            return None
+        lines.append(f"    {out} = (~{t}) & {0xFFFF & cmask}")
+        return lines
 
     # --------------------------------------------------------------- helpers
 

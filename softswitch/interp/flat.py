@@ -28,7 +28,7 @@ arguments inside expressions, parser loops, ``lookahead`` of a header.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import TYPE_CHECKING, Any
 
 from softswitch import ir
@@ -41,6 +41,20 @@ if TYPE_CHECKING:
 __all__ = ["FlatGen", "FlatUnsupported"]
 
 _COMPOUND = (ir.HeaderT, ir.StructT, ir.HeaderUnionT, ir.StackT, ir.TupleT)
+_CALLS = (ir.ExternMethodCall, ir.ExternFunctionCall, ir.FunctionCall, ir.TableApply, ir.ActionCall,
+          ir.SubApply, ir.BuiltinMethodCall)
+
+
+def _has_call(e: object) -> bool:
+    """Whether expression ``e`` contains a call (isValid() included, to be safe)."""
+    if isinstance(e, _CALLS):
+        return not (isinstance(e, ir.BuiltinMethodCall) and e.method == "isValid")
+    if isinstance(e, (list, tuple)):
+        return any(_has_call(x) for x in e)
+    if is_dataclass(e) and not isinstance(e, type):
+        return any(_has_call(getattr(e, f.name)) for f in fields(e)
+                   if isinstance(getattr(e, f.name), (ir.Expr, list, tuple)))
+    return False
 
 
 @dataclass
@@ -285,6 +299,10 @@ class FlatGen(FrameGen):
         return [f"{ind}{self.ex(e)}"]
 
     def extern_call(self, e: ir.ExternMethodCall | ir.ExternFunctionCall, ind: str) -> list[str]:
+        if isinstance(e, ir.ExternFunctionCall):
+            inlined = self.inline_extern(e, ind)
+            if inlined is not None:
+                return inlined
         out: list[str] = []
         post: list[str] = []
         vals: list[str] = []
@@ -308,6 +326,34 @@ class FlatGen(FrameGen):
               else self.fb.arch.bind_function(e))
         out.append(f"{ind}{self.pe.bind(fn, 'x')}(ctx, [{', '.join(vals)}])")
         return out + post
+
+    def inline_extern(self, e: ir.ExternFunctionCall, ind: str) -> list[str] | None:
+        """The architecture's own source for the call (its optional ``flat_function``),
+        when every argument is free of calls (so evaluating arguments only where the
+        lines use them changes nothing) and every out / inout argument is a scalar
+        location; None otherwise."""
+        hook = getattr(self.fb.arch, "flat_function", None)
+        if hook is None or any(_has_call(a.expr) for a in e.args):
+            return None
+        pre: list[str] = []
+        post: list[str] = []
+        outs: dict[int, str] = {}
+        for i, a in enumerate(e.args):
+            if a.direction not in ("out", "inout"):
+                continue
+            if isinstance(a.expr, ir.DontCare) or isinstance(a.expr.type, _COMPOUND):
+                return None
+            loc = self.loc(a.expr)
+            if not isinstance(loc, str):
+                return None
+            t = self.tmp()
+            outs[i] = t
+            pre.append(f"{ind}{t} = {loc if a.direction == 'inout' else self.zero(a.expr.type)}")
+            post.extend(ind + ln for ln in self.assign(a.expr, t))
+        lines: list[str] | None = hook(e, self.ex, outs, self.tmp, self.pe.bind)
+        if lines is None:
+            return None
+        return pre + [ind + ln for ln in lines] + post
 
     def inline_routine(self, args: tuple[ir.Arg, ...], params: tuple[ir.Param, ...], body: Any,
                        scope: dict[str, Loc], ind: str, read_only_in: bool = False,
