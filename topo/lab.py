@@ -222,6 +222,10 @@ def up(config: Path, *, switch: str | None = None, target: str = "softswitch", r
     eff, changed = effective_config(cfg, sw, address=address, p4info=p4info, device_config=device_config,
                                     api_listen=api_listen)
     eff_sw = eff.switch(sw.name)
+    # A running lab is the first thing to say (whatever else is wrong with this request).
+    found = netns.leftovers(prefix)
+    if found.pids:
+        raise LabError(f"a lab with prefix {prefix!r} is running ({found}): 'make lab-down' first")
     for what, path in (("p4info", eff_sw.p4info), ("device_config", eff_sw.device_config)):
         if not path.is_file():
             raise LabError(f"{what} {path} does not exist: run 'make p4' first"
@@ -229,9 +233,6 @@ def up(config: Path, *, switch: str | None = None, target: str = "softswitch", r
 
     run_dir = run_dir.resolve()
     old = read_state(run_dir)
-    found = netns.leftovers(prefix)
-    if found.pids:
-        raise LabError(f"a lab with prefix {prefix!r} is running ({found}): 'make lab-down' first")
     if found:
         netns.remove_leftovers(prefix)
         say(f"lab: removed leftovers of an earlier lab: {found}")

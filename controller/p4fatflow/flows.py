@@ -632,8 +632,9 @@ class FlowManager:
             obs("created", key, ctx)
         return True
 
-    async def snapshot(self) -> list[FlowSnapshot]:
-        """Every flow entry the switch holds, with its context, counters and idle time (one Read)."""
+    async def snapshot(self, *, timeout: float | None = None) -> list[FlowSnapshot]:
+        """Every flow entry the switch holds, with its context, counters and idle time (one Read,
+        bounded by ``timeout``; WriteError if the switch does not answer)."""
         session = self._session
         if session is None:
             return []
@@ -641,7 +642,7 @@ class FlowManager:
                                                           time_since_last_hit=p4r.TableEntry.IdleTimeout()))
                     for t in self.codec.profile.flow_table_ids]
         out: list[FlowSnapshot] = []
-        async for e in session.read(entities):
+        async for e in session.read(entities, timeout=timeout):
             te = e.table_entry
             k = self.codec.index_key_of_entry(te)
             if k is None:

@@ -304,13 +304,14 @@ class SwitchSession:
         """Write protobuf updates; per-update codes as :meth:`write_wire`."""
         return await self.write_wire([_ld(_WR_UPDATES, u.SerializeToString()) for u in updates])
 
-    async def read(self, entities: Iterable[p4r.Entity]) -> AsyncIterator[p4r.Entity]:
-        """Read entities (wildcards allowed); answers are yielded as they stream in."""
+    async def read(self, entities: Iterable[p4r.Entity], *, timeout: float | None = None) -> AsyncIterator[p4r.Entity]:
+        """Read entities (wildcards allowed); answers are yielded as they stream in. ``timeout``
+        (default: rpc_timeout_s) bounds the whole Read."""
         if self._stub is None:
             raise WriteError(GRPCStatusCode.UNAVAILABLE.value, f"switch {self.name} is {self.state.value}")
         req = p4r.ReadRequest(device_id=self.options.device_id, entities=list(entities))
         try:
-            async for reply in self._stub.Read(req, timeout=self.options.rpc_timeout_s):
+            async for reply in self._stub.Read(req, timeout=timeout or self.options.rpc_timeout_s):
                 for entity in reply.entities:
                     yield entity
         except grpc.aio.AioRpcError as exc:

@@ -62,6 +62,9 @@ __all__ = ["ApiServer", "FlowHub", "MAX_LIFETIME", "INFO_SIZE"]
 
 log = logging.getLogger("p4fatflow.api")
 
+# How long ListFlows waits for one switch's flow table before naming it unavailable.
+LIST_READ_TIMEOUT_S = 3.0
+
 MAX_LIFETIME = 365 * 24 * 3600  # one year, as the configuration
 INFO_SIZE = 16
 _DIRECTIONS = {dp.DIRECTION_FROM_VM: "from_vm", dp.DIRECTION_TO_VM: "to_vm", dp.DIRECTION_TRANSIT: "transit"}
@@ -510,10 +513,19 @@ class FatflowService(pb_grpc.FatflowServicer):  # type: ignore[misc]
             raise invalid(f"page_token: {request.page_token!r} is not a token of ListFlows") from None
         now = time.time_ns()
         rows: list[tuple[SwitchNode, FlowSnapshot, FlowKey]] = []
-        for node in nodes:
-            if not node.flows.active:
+        live = [n for n in nodes if n.flows.active]
+        # All switches read at once, each bounded: one that does not answer (a stalled stream, a
+        # switch going away) is named in `unavailable` instead of holding up the others.
+        got = await asyncio.gather(*(n.flows.snapshot(timeout=LIST_READ_TIMEOUT_S) for n in live),
+                                   return_exceptions=True)
+        unavailable = []
+        for node, snaps in zip(live, got, strict=True):
+            if isinstance(snaps, BaseException):
+                if len(nodes) == 1:
+                    raise ApiError(grpc.StatusCode.UNAVAILABLE, f"switch {node.name} did not answer: {snaps}")
+                unavailable.append(node.name)
                 continue
-            for s in await node.flows.snapshot():
+            for s in snaps:
                 if request.family and s.index_key[0] != request.family:
                     continue
                 if vmi_id is not None and (s.context is None or s.context.vmi_id != vmi_id):
@@ -534,7 +546,7 @@ class FatflowService(pb_grpc.FatflowServicer):  # type: ignore[misc]
         else:
             rows.sort(key=lambda r: (r[0].name, r[2].sort_key()))
         page = rows[offset:offset + page_size]
-        out = pb.ListFlowsResponse(total=len(rows))
+        out = pb.ListFlowsResponse(total=len(rows), unavailable=unavailable)
         for node, s, k in page:
             out.flows.append(flow_pb(node.name, k, s.context, self.names(node), packets=s.packets, nbytes=s.bytes,
                                      idle_ns=s.idle_ns, now_ns=now))
