@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import pytest
 from apitest import free_port
 from ffd import config_dict, eventually, fatflowd_process, frame, running_fatflowd, switch_flows, write_config
 from p4fatflow.api.client import AsyncFatflowClient
