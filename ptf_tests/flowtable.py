@@ -1,6 +1,6 @@
 """The flow table (spec 4): hits, misses and their digests, miss policies, verdicts, the egress
 override, idle-timeout notifications and the direct counters. The flow lifecycle driven by
-fatflowd (learn, expire, recycle, update) is not here: it comes with fatflowd."""
+fatflowd (learn, expire, recycle, update) is in lifecycle.py."""
 
 from __future__ import annotations
 
