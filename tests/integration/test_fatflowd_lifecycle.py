@@ -171,4 +171,15 @@ async def test_9_3b_reload_writes_only_the_difference_and_leaves_nothing_behind(
         (back,) = await daemon.apply(load_config(tmp_path / "a.yaml"))
         assert (back.inserted, back.modified, back.deleted) == (3, 1, 4)
         assert await _config_counts(node) == counts_a  # A -> B -> A: the same entries, nothing left over
+
+        def sizes() -> tuple[int, ...]:  # what the controller keeps per configuration
+            f = node.flows
+            return (len(node.vmi_ids), len(f.port_defaults), len(f.fingerprints), len(f.resolver.ports),
+                    len(daemon.nodes))
+
+        before = sizes()
+        for _ in range(5):  # seed 004 9.3(b): add/update/delete over and over, nothing grows
+            await daemon.apply(load_config(tmp_path / "b.yaml"))
+            await daemon.apply(load_config(tmp_path / "a.yaml"))
+            assert await _config_counts(node) == counts_a and sizes() == before
         await asyncio.sleep(0)
