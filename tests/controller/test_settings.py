@@ -72,7 +72,7 @@ def test_example_file_loads_with_its_values() -> None:
     assert cfg.source == str(EXAMPLE)
     sw = cfg.switch("sw1")
     # paths are relative to the file
-    assert sw.p4info == EXAMPLE.parent / "../build/fatflow_v1model.p4info.txtpb"
+    assert sw.p4info == EXAMPLE.parent / "../build/fatflow.p4info.txtpb"
     assert sw.election_id == 10 and sw.device_id == 1 and sw.cpu_port == 255
     assert sw.router_mac == 0x0200000000AA
     # the switch overrides max_flows and udp's lifetime, and keeps the other lifetimes
