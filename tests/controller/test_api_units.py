@@ -147,3 +147,12 @@ def test_ctl_key_parser_and_table() -> None:
     a = build_parser().parse_args(["flows", "update", "--vmi", "vm1", "10.0.0.3", "8.8.8.8", "udp", "1", "53",
                                    "--no-offload"])
     assert a.offloaded is False and a.mirror is None and a.lifetime is None
+
+
+def test_a_vmi_packet_from_any_source_is_from_vm_as_in_the_pipeline(view: SwitchView) -> None:
+    # A subscriber pool behind vm1 sends from addresses that are not vm1's own: the pipeline keys
+    # such packets (entering on vm1's port) as from-VM, and so does the API.
+    got = view.resolve(packet_fields("10.0.0.77", "8.8.8.8", 17, 1111, 53), "vm1")
+    assert got.key == view.resolve(packet_fields("10.0.0.78", "1.1.1.1", 17, 2222, 53), "vm1").key
+    back = view.resolve(packet_fields("8.8.8.8", "10.0.0.3", 17, 53, 1111), "vm1")  # to vm1's own address
+    assert str(back.key).startswith("vrf 10 udp") and back.key != got.key

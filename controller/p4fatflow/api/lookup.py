@@ -4,7 +4,8 @@ A client names a flow by any packet 5-tuple of it (the family follows from the a
 plus a VMI name or a VRF. The 5-tuple becomes the flow's (fat) key by the reference key function
 (key.py), exactly as the pipeline keys that packet:
 
-- with a VMI: from-VM if src is one of the VMI's addresses (or the VMI has none), to-VM if dst is; the
+- with a VMI: to-VM if dst is one of the VMI's addresses (and src is not), otherwise from-VM (any
+  source: what enters on the VMI's port is from-VM in the pipeline too); the
   VMI's effective rules and exclude list apply; the VRF is its VN's;
 - with only a VRF: the VMI of that VRF on the switch whose address is src (from-VM) or else dst
   (to-VM); if there is none, the flow is a transit flow and its key is the normal key;
@@ -141,13 +142,13 @@ class SwitchView:
             v = self.vmi(vmi)
             if vrf is not None and vrf != v.vmi.vrf:
                 raise invalid(f"vrf: VMI {vmi} is in vrf {v.vmi.vrf}, not {vrf}")
-            if pkt.src in v.addresses or not v.addresses:
-                direction = Direction.FROM_VM
-            elif pkt.dst in v.addresses:
+            # As the pipeline sees it: a packet entering on the VMI's port is from-VM whatever its
+            # source address (a VM, or a subscriber pool behind the VMI, may use many); only a
+            # packet towards one of the VMI's own addresses (and not from one) is to-VM.
+            if pkt.dst in v.addresses and pkt.src not in v.addresses:
                 direction = Direction.TO_VM
             else:
-                raise invalid(f"packet: neither src {pkt.src} nor dst {pkt.dst} is an address of VMI {vmi} "
-                              f"({', '.join(map(str, v.addresses))})")
+                direction = Direction.FROM_VM
             return self._key(pkt, v, direction)
         if vrf is None:
             by_src = next((v for v in self.sw.vmis if pkt.src in v.addresses), None)
