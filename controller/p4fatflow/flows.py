@@ -311,7 +311,7 @@ class FlowManager:
             deletes = [self.codec.delete(v) for v in victims]
             try:
                 codes = await session.write_wire(deletes + updates)
-            except WriteError as exc:
+            except Exception as exc:  # WriteError, or anything unexpected: never leave keys pending
                 log.warning("switch %s: flow inserts failed: %s", self.switch, exc)
                 for k in keys:
                     self._pending.pop(k, None)
