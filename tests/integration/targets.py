@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
+import select
 import shutil
 import socket
 import subprocess
@@ -71,7 +73,18 @@ class VethPeer:
         self.sock.setblocking(False)
 
     def send(self, frame: bytes) -> None:
-        self.sock.send(frame)
+        # Non-blocking socket: a full send queue (a burst) waits for room instead of failing.
+        for _ in range(5000):
+            try:
+                self.sock.send(frame)
+                return
+            except (BlockingIOError, InterruptedError):
+                select.select([], [self.sock], [], 0.01)
+            except OSError as exc:
+                if exc.errno != errno.ENOBUFS:
+                    raise
+                time.sleep(0.001)
+        raise TimeoutError("veth peer: no room to send for 50 s")
 
     def _incoming(self) -> bytes | None:
         while True:
@@ -201,7 +214,7 @@ def switch_process(workdir: Path, ports: Sequence[int] = (1, 2, 3, 4), *, device
                 for ifname in (sw_if, peer_if):
                     subprocess.run(["sysctl", "-q", "-w", f"net.ipv6.conf.{ifname}.disable_ipv6=1"],
                                    check=False, capture_output=True)
-                    _ip("link", "set", ifname, "mtu", "9000", "up")
+                    _ip("link", "set", ifname, "mtu", "16000", "up")  # jumbo frames of the fuzz tests
                 sp.peers[p] = VethPeer(peer_if)
         else:
             sp._sockdir = Path(os.environ.get("FATFLOW_SOCK_DIR", "/tmp")) / f"ffit-{tag}"

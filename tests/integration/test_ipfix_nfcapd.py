@@ -112,7 +112,8 @@ async def test_expired_flows_reach_nfcapd_with_keys_prefix_lengths_and_counters(
         assert (f["in_packets"], f["in_bytes"]) == (r.packets, r.bytes)  # counters from the switch's entry
         assert int(f["ingress_vrf"]) == 10 and f["input_snmp"] == VM1
     by_key = {(k[0], k[4]): f for k, f in got.items()}
-    assert by_key[("10.0.0.0", 17)]["in_packets"] == 3 and by_key[("10.0.0.0", 6)]["in_packets"] == 2
+    # round 2 hits every entry; round 1's later packets hit too if their entry was in place already
+    assert 3 <= by_key[("10.0.0.0", 17)]["in_packets"] <= 5 and 2 <= by_key[("10.0.0.0", 6)]["in_packets"] <= 3
     log = (tmp_path / "nfcapd.log").read_text()
     assert "Observation domain 42" in log and "Sequence Errors: 0" in log, log
 

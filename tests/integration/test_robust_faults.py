@@ -22,17 +22,26 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import pytest
 from apitest import free_port
 from ffd import config_dict, eventually, fatflowd_process, frame, running_fatflowd, switch_flows, write_config
 from p4fatflow.api.client import AsyncFatflowClient
 from p4fatflow.api.pb import pb, pb_grpc
 from robusttools import Burst, entry_set, pump, read_entries, rss_kib, stall_proxy
-from targets import SwitchProcess
+from targets import PORTS_MODE, SwitchProcess
 
 from softswitch.launch import PipelineBuild
 
 VM1, FABRIC = 1, 3
 SCALE = float(os.environ.get("FATFLOW_FAULT_SCALE", "1"))
+
+# Bursts of thousands of frames and exact "every frame forwarded" counts need a lossless port:
+# softswitch's Unix-socket ports. Over AF_PACKET (veth: BMv2, or FATFLOW_PORTS=veth) the kernel
+# drops frames under such bursts, which is not what these tests measure.
+UNIX_PORTS_ONLY = pytest.mark.skipif(PORTS_MODE != "unix", reason=(
+    "SKIPPED: needs softswitch's lossless Unix-socket ports (bursts with exact frame counts); "
+    f"FATFLOW_PORTS/FATFLOW_TARGET give {PORTS_MODE} ports"))
+
 
 
 def new_flows(n: int, base: int = 0) -> list[bytes]:
@@ -62,6 +71,7 @@ def _cfg(tmp: Path, switches: list[tuple[str, SwitchProcess, int]], build: Pipel
     return tmp / name
 
 
+@UNIX_PORTS_ONLY
 async def test_kill_9_fatflowd_during_a_burst_loses_and_duplicates_nothing(
         tmp_path: Path, switch: SwitchProcess, ff_build: PipelineBuild) -> None:
     n = int(10_000 * SCALE)
@@ -102,6 +112,7 @@ async def test_kill_9_fatflowd_during_a_burst_loses_and_duplicates_nothing(
           f"{len(at_kill)}; learned after restart {n - len(at_kill)}; lost 0; duplicated 0")
 
 
+@UNIX_PORTS_ONLY
 async def test_switch_killed_and_restarted_is_healed_by_the_fatflowd_process(
         tmp_path: Path, switch: SwitchProcess, ff_build: PipelineBuild) -> None:
     n = int(2000 * SCALE)
@@ -185,6 +196,7 @@ class running_fatflowd_backup:
         await self.daemon.stop()
 
 
+@UNIX_PORTS_ONLY
 async def test_digest_storm_of_ten_times_max_flows(
         tmp_path: Path, switch: SwitchProcess, ff_build: PipelineBuild) -> None:
     max_flows = int(1000 * SCALE)

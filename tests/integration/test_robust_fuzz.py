@@ -19,18 +19,27 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 from apitest import free_port
 from ffd import config_dict, eventually, running_fatflowd, switch_flows, write_config
 from fuzzframes import expected_forward, fuzz_frames, ipv4_frame, ipv6_frame, tag_of
 from p4fatflow.hold import parse_frame
 from robusttools import ErrorLog, pump
-from targets import SwitchProcess
+from targets import PORTS_MODE, SwitchProcess
 
 from softswitch.launch import PipelineBuild
 
 VM1 = 1
 FUZZ_FRAMES = int(os.environ.get("FATFLOW_FUZZ_FRAMES", "2000"))
 SEED = int(os.environ.get("FATFLOW_FUZZ_SEED", "20261130"))
+
+# Bursts of thousands of frames and exact "every frame forwarded" counts need a lossless port:
+# softswitch's Unix-socket ports. Over AF_PACKET (veth: BMv2, or FATFLOW_PORTS=veth) the kernel
+# drops frames under such bursts, which is not what these tests measure.
+UNIX_PORTS_ONLY = pytest.mark.skipif(PORTS_MODE != "unix", reason=(
+    "SKIPPED: needs softswitch's lossless Unix-socket ports (bursts with exact frame counts); "
+    f"FATFLOW_PORTS/FATFLOW_TARGET give {PORTS_MODE} ports"))
+
 
 
 def baseline_frames() -> list[bytes]:
@@ -155,6 +164,7 @@ async def run_fuzz(switch: SwitchProcess, node: Any, count: int, seed: int) -> d
             "kinds": dict(sorted(kinds.items()))}
 
 
+@UNIX_PORTS_ONLY
 async def test_fuzz_frames_crash_nothing_and_corrupt_no_flow(
         tmp_path: Path, switch: SwitchProcess, ff_build: PipelineBuild) -> None:
     cfg = tmp_path / "ff.yaml"
