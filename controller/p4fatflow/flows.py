@@ -117,9 +117,6 @@ class FlowManager:
         self._commits: set[asyncio.Task[None]] = set()
         self._expiring: set[bytes] = set()
         self._pin = profile_packet_in(codec)
-        # Entries one flow table can hold for sure (the smaller of v4 and v6): below it, inserts
-        # may go ahead of the deletes of recycled flows.
-        self._table_room = min(codec.profile.flow_v4.size, codec.profile.flow_v6.size)
 
     # ----------------------------------------------------------------------- lifecycle
     @property
@@ -300,14 +297,10 @@ class FlowManager:
         try:
             if session is None:
                 return
-            recycled: list[FlowRecord] = []
-            if victims and len(self.index) + len(self._pending) + self.settings.batch_size < self._table_room:
-                # The tables have room: the new flows need not wait for the victims' records
-                # (a Read) and deletes, which follow in their own task.
-                self._spawn(self._recycle(session, victims))
-                victims = []
-            elif victims:
-                recycled = await self._records_of(session, victims, Reason.RECYCLED)
+            # Recycled flows: their records (a Read: context, counters) first, then their deletes
+            # in the same Write as the inserts, ahead of them: the switch never holds more than
+            # max_flows flows, not even for a moment.
+            recycled = await self._records_of(session, victims, Reason.RECYCLED) if victims else []
             deletes = [self.codec.delete(v) for v in victims]
             try:
                 codes = await session.write_wire(deletes + updates)
@@ -354,17 +347,6 @@ class FlowManager:
         task = asyncio.create_task(coro)
         self._commits.add(task)
         task.add_done_callback(self._commits.discard)
-
-    async def _recycle(self, session: SwitchSession, victims: list[bytes]) -> None:
-        """Records (context, counters) of recycled flows, then their deletes."""
-        recycled = await self._records_of(session, victims, Reason.RECYCLED)
-        try:
-            await session.write_wire([self.codec.delete(v) for v in victims])
-        except WriteError as exc:
-            log.warning("switch %s: deleting recycled flows failed: %s", self.switch, exc)
-            return
-        self.stats.recycles += len(victims)
-        self.records.publish(recycled)
 
     async def _retry_full(self, session: SwitchSession, keys: list[bytes]) -> None:
         """The table was full before max_flows: recycle one flow per insert and try once more."""

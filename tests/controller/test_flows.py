@@ -222,7 +222,7 @@ async def test_resource_exhausted_recycles_and_retries() -> None:
     await rig.fm.stop()
 
 
-async def test_capacity_recycles_the_nearest() -> None:
+async def test_capacity_recycles_the_nearest_in_the_same_write() -> None:
     rig = await make_rig(FlowSettings(max_flows=2))
     rig.fm.port_defaults = {}
     rig.fm.fallback_defaults = PortDefaults(lifetimes={6: 100, 17: 10})
@@ -233,9 +233,10 @@ async def test_capacity_recycles_the_nearest() -> None:
     new = v6key(proto=6)
     rig.send(new)
     await rig.fm.drain()
-    # The tables have room, so the insert does not wait for the victim's Read and delete.
-    ops = [(u.type, rig.codec.index_key_of_entry(u.entity.table_entry)) for w in rig.sw.writes[-2:] for u in w]
-    assert sorted(ops) == sorted([(p4r.Update.DELETE, rig.ik(old)), (p4r.Update.INSERT, rig.ik(new))])
+    # The victim's delete goes in the same Write as the insert, ahead of it: never above max_flows.
+    last = rig.sw.writes[-1]
+    assert [u.type for u in last] == [p4r.Update.DELETE, p4r.Update.INSERT]
+    assert rig.codec.index_key_of_entry(last[0].entity.table_entry) == rig.ik(old)
     assert set(rig.sw.table) == {rig.ik(keep), rig.ik(new)} and len(rig.fm) == 2
     assert [(r.reason, r.key, r.packets) for r in rig.records] == [(Reason.RECYCLED, old, 2)]
     ctx = rig.records[0].context
