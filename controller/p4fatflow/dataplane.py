@@ -65,6 +65,7 @@ __all__ = [
     "FLOW_V6_TABLE",
     "FLOW_COUNTER_V4",
     "FLOW_COUNTER_V6",
+    "CONFIG_TABLES",
     # actions
     "NO_ACTION",
     "SET_VMI_PORT",
@@ -171,6 +172,23 @@ APPLY_RULE_V6 = "ingress.fatflow.apply_rule_v6"
 FLOW_FORWARD = "ingress.flowtable.flow_forward"
 FLOW_DROP = "ingress.flowtable.flow_drop"
 FLOW_MISS = "ingress.flowtable.flow_miss"
+
+# The tables the configuration owns, in the order a change is applied to them: everything a VMI's
+# packets are classified with is in place before its port entry makes packets arrive as that VMI
+# (and the port entry goes first when a VMI is removed). The flow tables are the flow layer's.
+CONFIG_TABLES = (
+    EXCLUDE_SRC_V4_TABLE,
+    EXCLUDE_DST_V4_TABLE,
+    EXCLUDE_SRC_V6_TABLE,
+    EXCLUDE_DST_V6_TABLE,
+    PORT_MATCH_SPORT_TABLE,
+    PORT_MATCH_DPORT_TABLE,
+    RULE_V4_TABLE,
+    RULE_V6_TABLE,
+    ROUTE_V4_TABLE,
+    ROUTE_V6_TABLE,
+    PORT_TABLE,
+)
 
 FLOW_KEY_FIELDS = ("vrf", "src_addr", "dst_addr", "protocol", "src_port", "dst_port", "src_plen", "dst_plen")
 RULE_KEY_FIELDS = ("vmi_id", "protocol", "port", "local_addr", "remote_addr")

@@ -44,22 +44,7 @@ __all__ = [
 VMI_METADATA_PREFIX = b"vmi:"
 VMI_ID_MAX = 0xFFFF
 
-# The tables the configuration owns, in the order a change is applied to them: everything a VMI's
-# packets are classified with is in place before its port entry makes packets arrive as that VMI
-# (and the port entry goes first when a VMI is removed).
-CONFIG_TABLES = (
-    dp.EXCLUDE_SRC_V4_TABLE,
-    dp.EXCLUDE_DST_V4_TABLE,
-    dp.EXCLUDE_SRC_V6_TABLE,
-    dp.EXCLUDE_DST_V6_TABLE,
-    dp.PORT_MATCH_SPORT_TABLE,
-    dp.PORT_MATCH_DPORT_TABLE,
-    dp.RULE_V4_TABLE,
-    dp.RULE_V6_TABLE,
-    dp.ROUTE_V4_TABLE,
-    dp.ROUTE_V6_TABLE,
-    dp.PORT_TABLE,
-)
+CONFIG_TABLES = dp.CONFIG_TABLES  # the configuration's tables, in the order changes are applied
 _RANK = {table: i for i, table in enumerate(CONFIG_TABLES)}
 
 

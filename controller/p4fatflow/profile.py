@@ -129,9 +129,6 @@ class PipelineProfile:
                 raise ProfileError(f"controller header {which!r} lacks {', '.join(missing)}")
             return got
 
-        config_tables = (dp.PORT_TABLE, dp.ROUTE_V4_TABLE, dp.ROUTE_V6_TABLE, dp.EXCLUDE_SRC_V4_TABLE,
-                         dp.EXCLUDE_DST_V4_TABLE, dp.EXCLUDE_SRC_V6_TABLE, dp.EXCLUDE_DST_V6_TABLE,
-                         dp.PORT_MATCH_SPORT_TABLE, dp.PORT_MATCH_DPORT_TABLE, dp.RULE_V4_TABLE, dp.RULE_V6_TABLE)
         return cls(
             flow_v4=flow_ids(dp.FLOW_V4_TABLE),
             flow_v6=flow_ids(dp.FLOW_V6_TABLE),
@@ -139,7 +136,7 @@ class PipelineProfile:
             digest_members=members,
             packet_in_ids=packet_meta("packet_in", dp.PACKET_IN_FIELDS),
             packet_out_ids=packet_meta("packet_out", dp.PACKET_OUT_FIELDS),
-            config_table_ids={name: table(name).id for name in config_tables},
+            config_table_ids={name: table(name).id for name in dp.CONFIG_TABLES},
             clone_session_id=dp.ANALYZER_CLONE_SESSION_ID,
             cpu_port=cpu_port,
         )
