@@ -486,42 +486,12 @@ class FlowManager:
     # ----------------------------------------------------------------------- enrichment
     async def context_of(self, key: bytes) -> tuple[FlowContext | None, int, int] | None:
         """(context, packets, bytes) of an installed flow read from the switch; None if absent."""
-        session = self._session
-        if session is None:
-            return None
-        entries = await session.read_all([self.codec.read_entity(key)])
-        for e in entries:
-            te = e.table_entry
-            if self.codec.index_key_of_entry(te) == key:
-                egress = 0
-                if te.action.action.action_id == self.codec.forward_id(key):
-                    egress = int.from_bytes(te.action.action.params[2].value, "big") if len(
-                        te.action.action.params) > 2 else 0
-                ctx = FlowContext.from_metadata(te.metadata, egress_port=egress)
-                return ctx, te.counter_data.packet_count, te.counter_data.byte_count
-        return None
+        return (await self.contexts([key])).get(key)
 
     async def update(self, key: bytes, **changes: object) -> FlowContext | None:
         """Change an installed flow's context (lifetime, offloaded, mirror, verdict_drop,
         egress_port, info): one MODIFY of its entry. None if the flow is not installed."""
-        lifetime = changes.get("lifetime")
-        if lifetime is not None and (not isinstance(lifetime, int) or lifetime <= 0):
-            # idle_timeout_ns 0 means "never expires" to P4Runtime; lifetime 0 flows are never
-            # installed, so an installed flow's lifetime stays >= 1 (delete it to end it now).
-            raise ValueError(f"lifetime of an installed flow must be an integer >= 1 s, got {lifetime!r}")
-        session = self._session
-        got = await self.context_of(key)
-        if session is None or got is None or got[0] is None:
-            return None
-        new = dataclasses.replace(got[0], **changes)  # type: ignore[arg-type]
-        codes = await session.write_wire([self.codec.insert(key, new, modify=True)])
-        if codes[0] != OK:
-            return None
-        if new.lifetime != got[0].lifetime:
-            self.index.add(key, int(time.time()) + new.lifetime)
-        for obs in self.observers:
-            obs("updated", key, new)
-        return new
+        return (await self.update_many([(key, changes)]))[0]
 
     # ----------------------------------------------------------------------- API support
     # Batched forms of context_of/update, pre-install and a snapshot with counters, for the
@@ -551,6 +521,12 @@ class FlowManager:
         """update() for many flows: one Read of the contexts not in ``known`` (the caller's copy of
         contexts this layer reported) and one Write of MODIFYs. None for a flow not installed (or
         whose MODIFY failed), in order."""
+        for _, ch in changes:
+            lifetime = ch.get("lifetime")
+            if lifetime is not None and (isinstance(lifetime, bool) or not isinstance(lifetime, int) or lifetime <= 0):
+                # idle_timeout_ns 0 means "never expires" to P4Runtime; lifetime 0 flows are never
+                # installed, so an installed flow's lifetime stays >= 1 (delete it to end it now).
+                raise ValueError(f"lifetime of an installed flow must be an integer >= 1 s, got {lifetime!r}")
         session = self._session
         if session is None or not changes:
             return [None] * len(changes)
