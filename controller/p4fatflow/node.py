@@ -65,7 +65,8 @@ def session_options(sw: SwitchConfig) -> SessionOptions:
 
 def _flow_settings(sw: SwitchConfig) -> FlowSettings:
     ft = sw.flowtable
-    return FlowSettings(max_flows=ft.max_flows, hold_per_flow=ft.hold.per_flow, hold_total=ft.hold.total)
+    return FlowSettings(max_flows=ft.max_flows, hold_per_flow=ft.hold.per_flow, hold_total=ft.hold.total,
+                        backlog_limit=ft.digest.backlog)
 
 
 def _fingerprint(obj: object) -> int:

@@ -143,6 +143,9 @@ class DigestSettings:
     max_list_size: int = 128
     max_timeout_ns: int = 5 * _NS_PER_MS
     ack_timeout_ns: int = 1000 * _NS_PER_MS
+    # Digest entries fatflowd lets wait to be decided; beyond, a list is acked and dropped (counted)
+    # and its flows are learned from their next packet: memory stays bounded under a storm.
+    backlog: int = 65536
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,7 +323,7 @@ def parse_config(text: str, source: str = "<string>", base_dir: Path | None = No
 
 _FT_DEFAULTS: dict[str, Any] = {
     "max_flows": 65536, "lifetime": {"default": 60}, "analyzer_port": None, "mirror_new_flows": False,
-    "digest": {"max_list_size": 128, "max_timeout_ms": 5, "ack_timeout_ms": 1000},
+    "digest": {"max_list_size": 128, "max_timeout_ms": 5, "ack_timeout_ms": 1000, "backlog": 65536},
     "hold": {"per_flow": 3, "total": 4096}, "policy": "default", "policy_options": {},
 }
 _NESTED = ("lifetime", "digest", "hold")  # merged key by key; everything else is replaced
@@ -446,7 +449,7 @@ class _Builder:
             analyzer_port=d["analyzer_port"],
             mirror_new_flows=d["mirror_new_flows"],
             digest=DigestSettings(digest["max_list_size"], digest["max_timeout_ms"] * _NS_PER_MS,
-                                  digest["ack_timeout_ms"] * _NS_PER_MS),
+                                  digest["ack_timeout_ms"] * _NS_PER_MS, digest["backlog"]),
             hold=HoldSettings(hold["per_flow"], hold["total"]),
             policy=d["policy"],
             policy_options=MappingProxyType(dict(d["policy_options"])),
@@ -675,7 +678,7 @@ def _flowtable_dict(ft: FlowtableSettings) -> dict[str, Any]:
         "analyzer_port": ft.analyzer_port,
         "mirror_new_flows": ft.mirror_new_flows,
         "digest": {"max_list_size": ft.digest.max_list_size, "max_timeout_ms": ft.digest.max_timeout_ns // _NS_PER_MS,
-                   "ack_timeout_ms": ft.digest.ack_timeout_ns // _NS_PER_MS},
+                   "ack_timeout_ms": ft.digest.ack_timeout_ns // _NS_PER_MS, "backlog": ft.digest.backlog},
         "hold": {"per_flow": ft.hold.per_flow, "total": ft.hold.total},
         "policy": ft.policy,
         "policy_options": dict(ft.policy_options),

@@ -385,3 +385,19 @@ def test_load_config_missing_or_binary_file(tmp_path: Path) -> None:
     (tmp_path / "bin.yaml").write_bytes(b"\xff\xfe\x00")
     with pytest.raises(ConfigFileError, match="UTF-8"):
         load_config(tmp_path / "bin.yaml")
+
+
+def test_digest_backlog_reaches_the_flow_layer_and_round_trips() -> None:
+    from p4fatflow.node import _flow_settings
+    from p4fatflow.settings import config_to_yaml
+
+    d = base()
+    d["flowtable"] = {"digest": {"backlog": 300}}
+    cfg = parse_config(yaml.safe_dump(d))
+    assert cfg.switches[0].flowtable.digest.backlog == 300
+    assert cfg.switches[0].flowtable.digest.max_list_size == 128  # merged key by key
+    assert _flow_settings(cfg.switches[0]).backlog_limit == 300
+    assert parse_config(config_to_yaml(cfg)).switches[0].flowtable.digest.backlog == 300
+    d["flowtable"] = {"digest": {"backlog": 0}}
+    with pytest.raises(ConfigFileError, match=r"flowtable\.digest\.backlog"):
+        parse_config(yaml.safe_dump(d))
