@@ -65,8 +65,11 @@ lint: $(STAMP) ## ruff and mypy --strict
 	@$(VENV)/bin/ruff check softswitch controller tests examples bench
 	@$(VENV)/bin/mypy
 
-bench: $(STAMP) ## Benchmarks (results go to docs/benchmarks.md by hand)
+bench: $(STAMP) ## Benchmarks: pipeline, controller, end to end (the others: see docs/benchmarks.md)
 	@$(PY) bench/bench_pipeline.py
+	@$(PY) bench/bench_controller.py
+	@$(PY) bench/bench_e2e.py --half
+	@echo "more: bench/bench_p4rt.py, bench/bench_api.py, bench/bench_veth.py (root), bench/bench_fuzz.py; docs/benchmarks.md"
 
 shell: $(STAMP) ## p4runtime-shell (own venv) on GRPC_ADDR (default 127.0.0.1:9559), device DEVICE_ID (1)
 	@test -x $(VENV_SHELL)/bin/python || ($(PYTHON) -m venv $(VENV_SHELL) && $(VENV_SHELL)/bin/pip install -q p4runtime-shell)
