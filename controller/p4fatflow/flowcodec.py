@@ -264,9 +264,6 @@ class FlowCodec:
                 self._action_cache[ck] = wire
         return wire
 
-    def _update(self, kind: int, te: bytes) -> bytes:
-        return _ld(_WR_UPDATES, self._update_heads[kind] + _ld(_UPDATE_ENTITY, _ld(_ENTITY_TE, te)))
-
     def _tail(self, version: int, ctx: FlowContext) -> bytes:
         """Action, idle timeout and the metadata field's tag + length: all but the metadata bytes."""
         ck = (version, ctx.verdict_drop, ctx.mirror, ctx.offloaded, ctx.egress_port, ctx.lifetime)
