@@ -164,6 +164,12 @@ class SwitchNode:
         state = desired.desired_state(cfg, sw, known)
         self.vmi_ids = dict(state.vmi_ids)
         d = desired.diff_entries(state.entries, actual)
+        # The digest and the clone session before the entries: once the port entries exist, every
+        # miss must already be reported (a restarted switch otherwise drops the digests of the
+        # packets that arrive between the entries and the digest entry: their flows are not learned
+        # until their next packet) and every mirror entry must find its session.
+        await self._apply_clone_sessions(state.clone_sessions)
+        await self._apply_digest(state.digest)
         for kind, writes, utype in (("insert", d.insert, p4r.Update.INSERT), ("modify", d.modify, p4r.Update.MODIFY),
                                     ("delete", d.delete, p4r.Update.DELETE)):
             if not writes:
@@ -178,8 +184,6 @@ class SwitchNode:
                     report.failed += 1
                     report.errors.append(f"{kind} {w.table} {dict(w.match)}: code {c}")
         report.entries = len(state.entries) - report.failed
-        await self._apply_clone_sessions(state.clone_sessions)
-        await self._apply_digest(state.digest)
         self._configure_flows(cfg, sw, state)
         if flush:
             report.flows_flushed = await self.flows.flush_stale()

@@ -94,6 +94,7 @@ class SwitchSession:
         self.pipeline_pushes = 0
         self.became_primary_at: float | None = None
         self._channel: grpc.aio.Channel | None = None
+        self._call: Any = None  # the StreamChannel call of the current connection
         self._stub: Any = None
         self._raw_write: Any = None
         self._raw_read: Any = None
@@ -142,6 +143,12 @@ class SwitchSession:
         await self._close_channel()
 
     async def _close_channel(self) -> None:
+        # End the stream first: cancelling the call stops gRPC's task that consumes _requests();
+        # closing only the channel would leave it waiting on the outbox, to be destroyed pending.
+        self._outbox.put_nowait(None)
+        call, self._call = self._call, None
+        if call is not None:
+            call.cancel()
         if self._channel is not None:
             channel, self._channel = self._channel, None
             with contextlib.suppress(Exception):
@@ -174,7 +181,7 @@ class SwitchSession:
                                   f"{self.options.connect_timeout_s:g} s (channel {state})") from None
         self._outbox = asyncio.Queue()
         self._outbox.put_nowait(self._arbitration_request())
-        call = self._stub.StreamChannel(self._requests(), wait_for_ready=True)
+        call = self._call = self._stub.StreamChannel(self._requests(), wait_for_ready=True)
         self.connects += 1
         async for msg in call:
             which = msg.WhichOneof("update")

@@ -5,7 +5,6 @@ random rules and packets (seed 004, 9.2(b))."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 from ipaddress import ip_address
 from typing import Any
@@ -149,8 +148,8 @@ def packets(draw: st.DrawFn) -> tuple[PacketFields, Direction]:
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(rule_set=st.lists(rules(), min_size=1, max_size=6),
        traffic=st.lists(packets(), min_size=1, max_size=8, unique_by=lambda p: (p[0], p[1])))
-def test_data_plane_and_reference_key_function_agree(target: Any, build: Any, rule_set: list[FatFlowRule],
-                                                     traffic: list[tuple[PacketFields, Direction]]) -> None:
+async def test_data_plane_and_reference_key_function_agree(target: Any, build: Any, rule_set: list[FatFlowRule],
+                                                           traffic: list[tuple[PacketFields, Direction]]) -> None:
     vmi = VMI(name="vmr", port=VMI_PORT, vn=VN(name="vn", vrf=1, subnets=(parse_network("10.1.0.0/24"),
                                                   parse_network("2001:db8:1::/64"))),
               rules=tuple(rule_set))
@@ -166,4 +165,4 @@ def test_data_plane_and_reference_key_function_agree(target: Any, build: Any, ru
                 assert digest.key == _reference(vmi, pkt, direction), (
                     f"{direction} {pkt} with rules {[r.to_dict() for r in rule_set]}")
 
-    asyncio.run(scenario())
+    await scenario()

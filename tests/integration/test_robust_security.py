@@ -206,7 +206,7 @@ async def test_token_and_tls_api_refuse_and_change_nothing_and_leak_no_secret(
         await eventually(lambda: "bearer token required" in log.read_text(), 30, "the API up")
         await eventually(lambda: "configuration entries" in log.read_text(), 30, "the switch programmed")
         assert await send_paced(switch, VM1, [frame("10.0.0.3", "8.8.8.8", 17, 1111, 53)], FABRIC) == 1
-        await eventually(lambda: _flow_entries_sync(switch) == 1, 10, "one flow")
+        await eventually(lambda: _flow_entries(switch, 1), 10, "one flow")
         before = entry_set(await read_entries(switch))
         other = yaml.safe_dump({**doc, "flowtable": {**doc["flowtable"], "max_flows": 7}})
         refused = 0
@@ -242,17 +242,8 @@ async def test_token_and_tls_api_refuse_and_change_nothing_and_leak_no_secret(
     print(f"unauthenticated calls refused: {refused}")
 
 
-def _flow_entries_sync(sw: SwitchProcess) -> int:
-    import asyncio
-
-    async def count() -> int:
-        return sum(1 for e in await read_entries(sw) if len(e.match) == 8)
-
-    # eventually() polls synchronously: run the read on a fresh loop in a worker thread
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(1) as ex:
-        return ex.submit(lambda: asyncio.run(count())).result()
+async def _flow_entries(sw: SwitchProcess, want: int) -> bool:
+    return sum(1 for e in await read_entries(sw) if len(e.match) == 8) == want
 
 
 _ = pb  # imported for the reader: the calls above build pb messages through the client
