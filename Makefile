@@ -65,7 +65,7 @@ lint: $(STAMP) ## ruff and mypy --strict
 	@$(VENV)/bin/ruff check softswitch controller tests examples bench
 	@$(VENV)/bin/mypy
 
-bench: $(STAMP) ## Benchmarks: pipeline, controller, end to end (the others: see docs/benchmarks.md)
+bench: $(STAMP) $(BUILD)/p4rt_load ## Benchmarks: pipeline, controller, end to end (the others: see docs/benchmarks.md)
 	@$(PY) bench/bench_pipeline.py
 	@$(PY) bench/bench_controller.py
 	@$(PY) bench/bench_e2e.py --half
@@ -106,3 +106,12 @@ lab: $(STAMP) ## Lab from CONFIG (examples/lab.yaml) on TARGET (softswitch|bmv2)
 
 lab-down: $(STAMP) ## Remove the lab (its processes, namespaces, veths), also after a crash
 	@$(PY) -m topo down --run-dir $(LAB_DIR)
+
+# The compiled P4Runtime load client of bench/bench_p4rt.py (Debian's gRPC C++ library).
+$(BUILD)/p4rt_load: bench/p4rt_load.cc
+	@if ! pkg-config --exists grpc++ 2>/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "bench: apt-get install libgrpc++-dev pkg-config g++"; apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libgrpc++-dev pkg-config g++ >/dev/null || exit 1; \
+	  else echo "bench: p4rt_load needs Debian's libgrpc++-dev and pkg-config (apt-get install, as root)" >&2; exit 1; fi; fi
+	@mkdir -p $(BUILD)
+	g++ -O2 -std=c++17 -o $@ $< $$(pkg-config --cflags --libs grpc++)

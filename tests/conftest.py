@@ -7,8 +7,9 @@ root); ``FATFLOW_SPEC_DIR`` points elsewhere. Tests never carry a copy of it.
 from __future__ import annotations
 
 import json
+import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -61,3 +62,33 @@ def key_case(key_cases: list[dict[str, Any]], key_case_name: str) -> dict[str, A
     matches = [c for c in key_cases if c["name"] == key_case_name]
     assert len(matches) == 1, f"golden case {key_case_name!r} appears {len(matches)} times"
     return matches[0]
+
+
+# ---- asyncio errors nobody awaited ------------------------------------------------------------
+# A task destroyed while pending, an exception never retrieved, a gRPC completion for a closed loop:
+# asyncio only logs these, so a test passes over them. Fail the test during which one is logged
+# (it is this test's code or the test right before it that leaked).
+
+
+class _AsyncioErrors(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.texts: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        exc = f" ({record.exc_info[1]!r})" if record.exc_info else ""
+        self.texts.append(record.getMessage().splitlines()[0][:300] + exc)
+
+
+@pytest.fixture(autouse=True)
+def no_unhandled_asyncio_errors() -> Iterator[None]:
+    handler = _AsyncioErrors()
+    logger = logging.getLogger("asyncio")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+    if handler.texts:
+        pytest.fail("asyncio logged errors during this test (a leaked task or gRPC call):\n  "
+                    + "\n  ".join(handler.texts), pytrace=False)
