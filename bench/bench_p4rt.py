@@ -362,6 +362,36 @@ class Bench:
         await sender
         return got, elapsed
 
+async def python_grpc_ceiling(workdir: Path, in_flight: int, n: int = 10_000) -> float | str:
+    """The anchor for unbatched Writes: a grpc.aio server in this process whose Write handler does
+    nothing, driven by the same compiled client: the ceiling of any grpc.aio server here."""
+    if not LOAD_CLIENT.is_file():
+        return f"not built ({LOAD_CLIENT.relative_to(REPO)}: make bench)"
+
+    async def write(request: bytes, context: Any) -> bytes:
+        return b""
+
+    handler = grpc.method_handlers_generic_handler(
+        "p4.v1.P4Runtime", {"Write": grpc.unary_unary_rpc_method_handler(write)})
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    path = workdir / "empty_writes.bin"
+    body = p4r.WriteRequest(device_id=1).SerializeToString()
+    path.write_bytes((struct.pack(">I", len(body)) + body) * n)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            str(LOAD_CLIENT), f"127.0.0.1:{port}", "/p4.v1.P4Runtime/Write", str(in_flight), str(path),
+            stdout=asyncio.subprocess.PIPE)
+        out, _ = await proc.communicate()
+        got = json.loads(out)
+        assert got["ok"] == n, got
+        return float(got["per_s"])
+    finally:
+        await server.stop(None)
+
+
 async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     src = workdir / "flows.p4"
     src.write_text(PROGRAM)
@@ -412,6 +442,9 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         b.reader.cancel()
         b.stream.cancel()
         await b.channel.close()
+    # the switch is gone: this process and the client have the machine
+    for k in (1, 32):
+        res[f"empty_python_server_{k}_in_flight_per_s"] = await python_grpc_ceiling(workdir, k)
     return res
 
 
@@ -441,6 +474,10 @@ def main() -> int:
             print(f"{name:34s} {v}")
             continue
         print(f"{name:34s} {v:10,.0f}{unit}  goal >= {goal:,}: {'MET' if v >= goal else 'NOT MET'}")
+    for k in (1, 32):
+        v = res[f"empty_python_server_{k}_in_flight_per_s"]
+        print(f"{'anchor: empty grpc.aio server, ' + str(k):34s} " + (v if isinstance(v, str) else
+              f"{v:10,.0f}/s  (compiled client, {k} in flight: the ceiling of a grpc.aio server)"))
     print(f"{'finsy P4TableEntry encode':34s} {res['finsy_encode_per_s']:10,.0f}/s  (client side only)")
     print(f"{'Read of all entries':34s} {res['read_entries']:10,} in {res['read_s']:.2f} s  "
           f"goal 100,000 in <= 2 s: {'MET' if res['read_entries'] >= 100_000 and res['read_s'] <= 2 else 'NOT MET'}")

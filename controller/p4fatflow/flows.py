@@ -566,29 +566,59 @@ class FlowManager:
     async def preinstall(self, key: bytes, ctx: FlowContext) -> bool:
         """Install a flow before its first packet with the given context (recycling the flow nearest
         to expiry at max_flows); observers see it "created". False if the switch refused it."""
+        return (await self.preinstall_many([(key, ctx)]))[0]
+
+    async def preinstall_many(self, items: Sequence[tuple[bytes, FlowContext]]) -> list[bool]:
+        """:meth:`preinstall` for many flows: flows already installed get their new context in one
+        MODIFY Write, new ones are inserted in one Write, preceded by the deletes of the flows
+        recycled to make room for them (never above max_flows)."""
         session = self._session
         if session is None:
-            return False
-        if key in self.index:
-            return await self.update_many([(key, dataclasses.asdict(ctx))]) != [None]
-        victims = []
-        if len(self.index) + len(self._pending) >= self.settings.max_flows:
-            victim = self.index.pop_nearest()
-            if victim is not None:
+            return [False] * len(items)
+        out: list[bool] = [False] * len(items)
+        first: dict[bytes, int] = {}
+        again: list[int] = []  # a key given twice: the later one is an update of the first
+        installed: list[int] = []
+        new: list[int] = []
+        for i, (key, _) in enumerate(items):
+            if key in first:
+                again.append(i)
+                continue
+            first[key] = i
+            (installed if key in self.index else new).append(i)
+        if installed:
+            got = await self.update_many([(items[i][0], dataclasses.asdict(items[i][1])) for i in installed])
+            for i, ctx in zip(installed, got, strict=True):
+                out[i] = ctx is not None
+        if new:
+            victims: list[bytes] = []
+            room = self.settings.max_flows - len(self.index) - len(self._pending)
+            while len(victims) < len(new) - room:
+                victim = self.index.pop_nearest()
+                if victim is None:
+                    break
                 victims.append(victim)
-        recycled = await self._records_of(session, victims, Reason.RECYCLED) if victims else []
-        codes = await session.write_wire([*(self.codec.delete(v) for v in victims), self.codec.insert(key, ctx)])
-        self.stats.recycles += len(victims)
-        self.records.publish(recycled)
-        if codes[-1] not in (OK, _ALREADY_EXISTS):
-            self.stats.insert_errors += 1
-            return False
-        self.index.add(key, int(time.time()) + ctx.lifetime)
-        self.stats.setups += 1
-        self.stats.preinstalled += 1
-        for obs in self.observers:
-            obs("created", key, ctx)
-        return True
+            recycled = await self._records_of(session, victims, Reason.RECYCLED) if victims else []
+            codes = await session.write_wire([*(self.codec.delete(v) for v in victims),
+                                              *(self.codec.insert(items[i][0], items[i][1]) for i in new)])
+            self.stats.recycles += len(victims)
+            self.records.publish(recycled)
+            now_s = int(time.time())
+            for i, code in zip(new, codes[len(victims):], strict=True):
+                key, ctx = items[i]
+                if code not in (OK, _ALREADY_EXISTS):
+                    self.stats.insert_errors += 1
+                    continue
+                self.index.add(key, now_s + ctx.lifetime)
+                self.stats.setups += 1
+                self.stats.preinstalled += 1
+                for obs in self.observers:
+                    obs("created", key, ctx)
+                out[i] = True
+        for i in again:
+            key, ctx = items[i]
+            out[i] = key in self.index and await self.update_many([(key, dataclasses.asdict(ctx))]) != [None]
+        return out
 
     async def snapshot(self, *, timeout: float | None = None) -> list[FlowSnapshot]:
         """Every flow entry the switch holds, with its context, counters and idle time (one Read,

@@ -34,6 +34,7 @@ from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 
 VMI_PORT, FABRIC_PORT, VMI_ID, FP = 1, 3, 7, 0xBEEF
+INVALID_ARGUMENT = 3  # google.rpc.Code
 
 
 class FixedPolicy:
@@ -521,3 +522,43 @@ async def test_idle_read_asks_for_time_since_last_hit(rig: Rig) -> None:
     rig.fm.idle_timeouts(idle_msg(rig, a))
     await until(lambda: rig.ik(a) not in rig.fm.index)
     assert rig.sw.reads[-1][0].table_entry.HasField("time_since_last_hit")
+
+
+async def test_preinstall_many_is_one_write_with_its_victims_first_and_updates_the_installed() -> None:
+    rig = await make_rig(FlowSettings(max_flows=3))
+    rig.fm.port_defaults = {}
+    rig.fm.fallback_defaults = PortDefaults(lifetimes={6: 100, 17: 10})
+    keep, old = v4key(proto=6, sport=2), v4key(proto=17, sport=1)
+    rig.send(keep, old)
+    await rig.fm.drain()
+    writes_before = len(rig.sw.writes)
+    ctx = FlowContext(egress_port=FABRIC_PORT, lifetime=300, vmi_id=VMI_ID, offloaded=True)
+    fresh = [v4key(proto=6, sport=10 + i) for i in range(2)]
+    items = [(rig.ik(fresh[0]), ctx), (rig.ik(keep), ctx), (rig.ik(fresh[1]), ctx), (rig.ik(fresh[0]), ctx)]
+    got = await rig.fm.preinstall_many(items)
+    assert got == [True, True, True, True]
+    inserts = [w for w in rig.sw.writes[writes_before:] if any(u.type == p4r.Update.INSERT for u in w)]
+    # both new flows in one Write, after the delete of the one flow recycled to make room (3 - 2 = 1 free)
+    assert len(inserts) == 1 and [u.type for u in inserts[0]] == [p4r.Update.DELETE, p4r.Update.INSERT,
+                                                                   p4r.Update.INSERT]
+    assert rig.codec.index_key_of_entry(inserts[0][0].entity.table_entry) == rig.ik(old)  # nearest expiry
+    assert set(rig.sw.table) == {rig.ik(k) for k in (keep, *fresh)} and len(rig.fm) == 3
+    for k in (keep, *fresh):  # the installed one got the new context too
+        got_ctx = FlowContext.from_metadata(rig.entry(k).metadata)
+        assert got_ctx is not None and got_ctx.lifetime == 300 and got_ctx.offloaded
+    assert rig.fm.stats.preinstalled == 2 and rig.fm.stats.recycles == 1
+    assert [r.reason for r in rig.records] == [Reason.RECYCLED]
+    await rig.fm.stop()
+
+
+async def test_preinstall_many_reports_each_refused_insert() -> None:
+    rig = await make_rig()
+    ctx = FlowContext(egress_port=FABRIC_PORT, lifetime=30, vmi_id=VMI_ID)
+    a, b = v4key(sport=1), v4key(sport=2)
+    refused = rig.ik(b)
+    rig.sw.code_of = lambda u: (INVALID_ARGUMENT if u.type == p4r.Update.INSERT
+                                and rig.codec.index_key_of_entry(u.entity.table_entry) == refused else None)
+    assert await rig.fm.preinstall_many([(rig.ik(a), ctx), (rig.ik(b), ctx)]) == [True, False]
+    assert set(rig.sw.table) == {rig.ik(a)} and rig.ik(b) not in rig.fm.index
+    assert rig.fm.stats.insert_errors == 1
+    await rig.fm.stop()

@@ -292,3 +292,21 @@ async def test_a_slow_watcher_skips_events_and_never_blocks_fatflowd(
             assert daemon.nodes["sw1"].flows.stats.setups == 24  # learning went on meanwhile
             await stream.aclose()
         hub.watchers.discard(w)
+
+
+async def test_preinstall_of_many_flows_in_one_call_installs_each_before_its_first_packet(
+        tmp_path: Path, switch: SwitchProcess, ff_build: PipelineBuild) -> None:
+    async with api_daemon(tmp_path, switch, ff_build) as (daemon, address), AsyncFatflowClient(address) as ff:
+        node = daemon.nodes["sw1"]
+        packets = [("10.0.0.3", f"20.0.{i}.1", 6, 40000 + i, 8080) for i in range(40)]
+        reply = await ff.update_flows([update_request(packet=p, vmi="vm1", lifetime=200, preinstall=True, tag=i)
+                                       for i, p in enumerate(packets)])
+        assert [r.status for r in reply.results] == [pb.UpdateFlowResult.PREINSTALLED] * 40
+        assert [r.tag for r in reply.results] == list(range(40))
+        texts = {r.flow.text for r in reply.results}
+        flows = {str(k): v for k, v in (await switch_flows(node)).items()}
+        assert set(flows) == texts and all(v[2].lifetime == 200 for v in flows.values())
+        assert node.flows.stats.preinstalled == len(texts)
+        # every first packet hits its entry: no digest
+        assert await send_paced(switch, VM1, [frame(*p) for p in packets], FABRIC) == 40
+        assert node.flows.stats.digests == 0

@@ -415,21 +415,22 @@ class FatflowService(pb_grpc.FatflowServicer):  # type: ignore[misc]
                         results[i] = pb.UpdateFlowResult(status=pb.UpdateFlowResult.APPLIED, tag=it.request.tag) if (
                             brief) else pb.UpdateFlowResult(status=pb.UpdateFlowResult.APPLIED, tag=it.request.tag,
                                                             flow=flow_pb(name, it.flow_key, ctx, names))
+            pre = [i for i in idx if results[i] is None and items[i].request.preinstall]  # type: ignore[union-attr]
+            if pre:  # one Write for all of them (and their recycled victims)
+                ctxs = [self.new_context(items[i]) for i in pre]  # type: ignore[arg-type]
+                done = await flows.preinstall_many([(items[i].key, c) for i, c in zip(pre, ctxs, strict=True)])  # type: ignore[union-attr]
+                for i, ctx, ok in zip(pre, ctxs, done, strict=True):
+                    it = items[i]
+                    assert isinstance(it, _Item)
+                    results[i] = pb.UpdateFlowResult(status=pb.UpdateFlowResult.PREINSTALLED, tag=it.request.tag,
+                                                     flow=flow_pb(name, it.flow_key, ctx, names)) if ok else _failed(
+                        ApiError(grpc.StatusCode.ABORTED, f"switch {name} refused to install flow {it.flow_key}"),
+                        it.request.tag)
             for i in idx:
                 if results[i] is not None:
                     continue
                 it = items[i]
                 assert isinstance(it, _Item)
-                if it.request.preinstall:
-                    ctx = self.new_context(it)
-                    if not await flows.preinstall(it.key, ctx):
-                        results[i] = _failed(ApiError(grpc.StatusCode.ABORTED,
-                                                      f"switch {name} refused to install flow {it.flow_key}"),
-                                             it.request.tag)
-                        continue
-                    results[i] = pb.UpdateFlowResult(status=pb.UpdateFlowResult.PREINSTALLED, tag=it.request.tag,
-                                                     flow=flow_pb(name, it.flow_key, ctx, names))
-                    continue
                 if it.key in flows.index:  # type: ignore[union-attr]
                     # Learned while this request awaited the switch: its "created" event has
                     # passed, so apply now rather than wait for one that will not come.
