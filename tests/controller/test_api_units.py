@@ -156,3 +156,34 @@ def test_a_vmi_packet_from_any_source_is_from_vm_as_in_the_pipeline(view: Switch
     assert got.key == view.resolve(packet_fields("10.0.0.78", "1.1.1.1", 17, 2222, 53), "vm1").key
     back = view.resolve(packet_fields("8.8.8.8", "10.0.0.3", 17, 53, 1111), "vm1")  # to vm1's own address
     assert str(back.key).startswith("vrf 10 udp") and back.key != got.key
+
+
+def test_key_parts_are_those_of_the_key_and_the_cache_stays_bounded() -> None:
+    from p4fatflow.api.server import KeyParts, flow_pb, key_pb
+
+    parts = KeyParts(limit=4)
+    keys = [key_from_fields(10, "10.0.0.0", 28, "0.0.0.0", 0, 17, 0, 53),
+            *(key_from_fields(10, "10.0.0.3", 32, f"20.0.0.{i}", 32, 6, 1000 + i, 443) for i in range(6))]
+    for k in keys:
+        kb, text, is_fat = parts.get(k)
+        assert pb.FlowKey.FromString(kb) == key_pb(k) and text == str(k) and is_fat == fat(k)
+        assert len(parts._parts) <= 4
+    assert parts.get(keys[0])[2] and not parts.get(keys[1])[2]
+    # a Flow built with the cache equals one built field by field, also when filled into a message
+    f = flow_pb("sw1", keys[0], None, {}, packets=3, nbytes=99, now_ns=1)
+    assert f.key == key_pb(keys[0]) and f.text == str(keys[0]) and f.fat and (f.packets, f.bytes) == (3, 99)
+    ev = pb.FlowEvent()
+    flow_pb("sw1", keys[0], None, {}, packets=3, nbytes=99, now_ns=1, into=ev.flow)
+    assert ev.flow == f
+
+
+def test_parsed_addresses_are_cached_but_bad_ones_are_always_refused() -> None:
+    from p4fatflow.api import lookup
+
+    a = lookup.parse_address("192.0.2.7", "packet.src")
+    assert a == ip_address("192.0.2.7") and lookup.parse_address("192.0.2.7", "packet.src") is a
+    for _ in range(2):
+        with pytest.raises(ApiError, match=r"packet.dst: '192.0.2.300' is not an IPv4 or IPv6 address"):
+            lookup.parse_address("192.0.2.300", "packet.dst")
+        with pytest.raises(ApiError, match="an IP address is required"):
+            lookup.parse_address("", "packet.dst")

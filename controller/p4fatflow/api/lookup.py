@@ -47,13 +47,26 @@ class Resolved:
     direction: str  # from_vm, to_vm, transit, "" (exact key given)
 
 
+#: text -> address, for the addresses the API sees again and again (an application updates the flows
+#: of the same subscribers and servers); bounded: emptied when full.
+_ADDRESSES: dict[str, IPv4Address | IPv6Address] = {}
+_ADDRESSES_MAX = 65536
+
+
 def parse_address(text: str, field: str) -> IPv4Address | IPv6Address:
+    got = _ADDRESSES.get(text)
+    if got is not None:
+        return got
     if not text:
         raise invalid(f"{field}: an IP address is required")
     try:
-        return ip_address(text.strip())
+        got = ip_address(text.strip())
     except ValueError:
         raise invalid(f"{field}: {text!r} is not an IPv4 or IPv6 address") from None
+    if len(_ADDRESSES) >= _ADDRESSES_MAX:
+        _ADDRESSES.clear()
+    _ADDRESSES[text] = got
+    return got
 
 
 def _check_range(value: int, low: int, high: int, field: str) -> None:

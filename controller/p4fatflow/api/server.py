@@ -92,11 +92,44 @@ def context_pb(ctx: FlowContext | None, vmi_names: Mapping[int, str]) -> Any:
                           direction=_DIRECTIONS.get(ctx.direction, ""), first_seen_ns=ctx.first_seen_ns)
 
 
+class KeyParts:
+    """What a flow's key contributes to every pb.Flow (the key message serialised, its text, fat or
+    not), built once per key: an update's result and its WatchFlows event show the same key, and
+    applications come back to the same flows. Bounded (about 200 bytes an entry): emptied when full."""
+
+    __slots__ = ("_parts", "limit")
+
+    def __init__(self, limit: int = 65536) -> None:
+        self._parts: dict[FlowKey, tuple[bytes, str, bool]] = {}
+        self.limit = limit
+
+    def get(self, key: FlowKey) -> tuple[bytes, str, bool]:
+        got = self._parts.get(key)
+        if got is None:
+            if len(self._parts) >= self.limit:
+                self._parts.clear()
+            got = self._parts[key] = (key_pb(key).SerializeToString(), str(key), fat(key))
+        return got
+
+
+_KEY_PARTS = KeyParts()
+#: index keys decoded to FlowKeys, per service (about 250 bytes an entry)
+_FLOW_KEYS_MAX = 65536
+
+
 def flow_pb(switch: str, key: FlowKey, ctx: FlowContext | None, vmi_names: Mapping[int, str], *, packets: int = 0,
-            nbytes: int = 0, idle_ns: int | None = None, now_ns: int | None = None) -> Any:
+            nbytes: int = 0, idle_ns: int | None = None, now_ns: int | None = None, into: Any = None) -> Any:
+    """The pb.Flow of a flow (filled into ``into`` when given, e.g. an event's field)."""
     now_ns = time.time_ns() if now_ns is None else now_ns
-    f = pb.Flow(switch=switch, key=key_pb(key), context=context_pb(ctx, vmi_names), packets=packets, bytes=nbytes,
-                fat=fat(key), text=str(key))
+    kpb, text, is_fat = _KEY_PARTS.get(key)
+    f = pb.Flow() if into is None else into
+    f.switch = switch
+    f.key.ParseFromString(kpb)
+    f.context.CopyFrom(context_pb(ctx, vmi_names))
+    f.packets = packets
+    f.bytes = nbytes
+    f.fat = is_fat
+    f.text = text
     if ctx is not None and ctx.first_seen_ns:
         f.age_ms = max(0, now_ns - ctx.first_seen_ns) // 1_000_000
     if idle_ns is not None:
@@ -292,6 +325,7 @@ class FatflowService(pb_grpc.FatflowServicer):  # type: ignore[misc]
         self.daemon = daemon
         self.hub = hub
         self._views: dict[str, tuple[int, int, SwitchView]] = {}
+        self._flow_keys: dict[tuple[str, bytes], FlowKey] = {}
         self._config_lock = asyncio.Lock()
 
     # -- helpers
@@ -330,7 +364,10 @@ class FatflowService(pb_grpc.FatflowServicer):  # type: ignore[misc]
         else:
             raise invalid("flow: give a packet (src, dst, protocol, sport, dport) or a key")
         version, values = node.codec.key_values(key)
-        return node, node.codec.index_key(version, values), key, vmi, direction
+        ikey = node.codec.index_key(version, values)
+        if which == "packet" and len(self._flow_keys) < _FLOW_KEYS_MAX:
+            self._flow_keys[(node.name, ikey)] = key  # its events decode it from the index key: no need
+        return node, ikey, key, vmi, direction
 
     def changes(self, req: Any, node: SwitchNode) -> dict[str, object]:
         ch: dict[str, object] = {}
@@ -382,6 +419,15 @@ class FatflowService(pb_grpc.FatflowServicer):  # type: ignore[misc]
 
     def names(self, node: SwitchNode) -> dict[int, str]:
         return self.view(node).vmi_names
+
+    def flow_key(self, node: SwitchNode, ikey: bytes) -> FlowKey:
+        """The FlowKey of an index key, decoded once (bounded cache; the codec is per switch)."""
+        got = self._flow_keys.get((node.name, ikey))
+        if got is None:
+            if len(self._flow_keys) >= _FLOW_KEYS_MAX:
+                self._flow_keys.clear()
+            got = self._flow_keys[(node.name, ikey)] = node.codec.flow_key(ikey)
+        return got
 
     async def run_updates(self, items: Sequence[_Item | ApiError], brief: bool = False) -> list[Any]:
         """Apply validated updates (errors pass through as FAILED results), one Write per switch."""
@@ -584,8 +630,8 @@ class FatflowService(pb_grpc.FatflowServicer):  # type: ignore[misc]
                         if node is None:
                             continue
                         ev = msg.events.add(kind=kind, reason=reason, time_ns=t)
-                        ev.flow.CopyFrom(flow_pb(switch, node.codec.flow_key(key), ctx, self.names(node),
-                                                 packets=packets, nbytes=nbytes, now_ns=t))
+                        flow_pb(switch, self.flow_key(node, key), ctx, self.names(node), packets=packets,
+                                nbytes=nbytes, now_ns=t, into=ev.flow)
                     yield msg
         finally:
             self.hub.watchers.discard(w)
