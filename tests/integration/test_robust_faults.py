@@ -306,3 +306,45 @@ async def test_list_flows_of_all_switches_answers_while_one_stream_is_stalled(
             async with AsyncFatflowClient(address, timeout=5) as ff:
                 listed = await ff.list_flows()
             assert listed.total == 0  # no flow anywhere yet: an immediate, empty answer
+
+
+@UNIX_PORTS_ONLY
+async def test_digests_beyond_the_backlog_are_dropped_counted_and_learned_from_the_next_packet(
+        tmp_path: Path, switch: SwitchProcess, ff_build: PipelineBuild) -> None:
+    # A backlog of one digest entry: every list of two or more entries is beyond it (acked, dropped,
+    # counted); a list of one is taken. So a burst is mostly dropped, and the same flows sent one
+    # at a time (a list each) are learned: the drops were acked, or the switch would still be
+    # suppressing these flows' digests.
+    n = int(2000 * SCALE)
+    cfg = _cfg(tmp_path, [("sw1", switch, 10)], ff_build, digest={"backlog": 1})
+    frames = new_flows(n, base=7)
+    async with running_fatflowd(cfg) as daemon:
+        node = daemon.nodes["sw1"]
+        out = await pump(switch, VM1, frames)
+        assert len(out) == n, "the switch stopped forwarding"
+        st = node.flows.stats
+        await eventually(lambda: st.digests == st.setups + st.duplicates + st.digest_drops, 10, "digests accounted")
+        assert st.digest_drops > 0 and st.digests == n, st
+        installed = len(await flow_matches(switch))
+        assert installed == len(node.flows.index) == st.setups == n - st.digest_drops
+        missing = [f for f in frames if not _installed(node, f)][:50]
+        assert len(missing) == min(50, n - installed)
+        await asyncio.sleep(1.5)  # past max_timeout: the lists of the burst are closed
+        for f in missing:  # one at a time: each digest list has one entry
+            switch.peers[VM1].send(f)
+            await asyncio.sleep(0.02)
+        await eventually(lambda: all(_installed(node, f) for f in missing), 10, "the dropped flows learned")
+        assert len(await flow_matches(switch)) == installed + len(missing)
+    print(f"backlog 1: {n} new flows in a burst, {st.digest_drops} digest entries dropped and counted, "
+          f"{installed} installed; {len(missing)} dropped flows learned from their next packet")
+
+
+def _installed(node: Any, f: bytes) -> bool:
+    from p4fatflow.hold import parse_frame
+
+    pkt = parse_frame(f)
+    assert pkt is not None
+    got = node.flows.resolver.resolve(VM1, 0, pkt)
+    assert got is not None
+    k = got[0]
+    return node.codec.index_key(*node.codec.key_values(k)) in node.flows.index
