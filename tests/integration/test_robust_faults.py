@@ -25,7 +25,7 @@ import grpc
 import pytest
 from apitest import free_port
 from ffd import config_dict, eventually, fatflowd_process, frame, running_fatflowd, switch_flows, write_config
-from p4fatflow.api.client import AsyncFatflowClient
+from p4fatflow.api.client import AsyncFatflowClient, Unavailable
 from p4fatflow.api.pb import pb, pb_grpc
 from robusttools import Burst, entry_set, pump, read_entries, rss_kib, stall_proxy
 from targets import PORTS_MODE, SwitchProcess
@@ -301,11 +301,24 @@ async def test_list_flows_of_all_switches_answers_while_one_stream_is_stalled(
         import yaml
 
         address = yaml.safe_load(cfg.read_text())["api"]["listen"]
-        async with running_fatflowd(cfg):
+        async with running_fatflowd(cfg) as daemon:
+            # flows on both switches first; then switch 1's answers stop coming back
+            await pump(switch, VM1, new_flows(5, base=1))
+            await pump(switch2, VM1, new_flows(7, base=2))
+            await eventually(lambda: [len(daemon.nodes[n].flows.index) for n in ("sw1", "sw2")] == [5, 7], 10,
+                             "5 flows on sw1, 7 on sw2")
             proxy.stall()
+            t0 = time.monotonic()
             async with AsyncFatflowClient(address, timeout=5) as ff:
                 listed = await ff.list_flows()
-            assert listed.total == 0  # no flow anywhere yet: an immediate, empty answer
+                secs = time.monotonic() - t0
+                # within the client's 5 s: switch 2's flows, switch 1 named as not answering
+                assert list(listed.unavailable) == ["sw1"]
+                assert listed.total == 7 and {f.switch for f in listed.flows} == {"sw2"}
+                with pytest.raises(Unavailable, match="switch sw1 did not answer"):  # asked alone
+                    await ff.list_flows(switch="sw1")
+            print(f"ListFlows with switch 1's stream stalled: {listed.total} flows of switch 2 in {secs:.1f} s, "
+                  f"unavailable {list(listed.unavailable)}")
 
 
 @UNIX_PORTS_ONLY
