@@ -11,9 +11,9 @@ import grpc
 import pytest
 from p4fatflow.api.client import to_dict, update_request
 from p4fatflow.api.errors import ApiError
+from p4fatflow.api.hub import Watcher
 from p4fatflow.api.lookup import SwitchView, fat, key_from_fields, packet_fields
 from p4fatflow.api.pb import SERVICE_NAME, pb
-from p4fatflow.api.server import _Watcher
 from p4fatflow.ctl import Usage, build_parser, duration, parse_key, table
 from p4fatflow.key import Direction, ExcludeList, FlowKey, PacketFields, compile_rules, flow_key
 from p4fatflow.settings import parse_config
@@ -116,14 +116,14 @@ def test_icmp_echo_identifier_is_the_source_port() -> None:
 
 def test_watcher_queue_is_bounded_and_counts_what_it_loses() -> None:
     kinds = frozenset((pb.FlowEvent.CREATED,))
-    w = _Watcher("", None, 4, kinds, 3)
+    w = Watcher("", None, 4, kinds, 3)
     for i in range(10):
         if w.wants(pb.FlowEvent.CREATED, "sw1", b"\x04" + bytes([i]), None):
             w.push((i,))
     assert [e[0] for e in w.queue] == [0, 1, 2] and w.skipped == 7 and w.wake.is_set()
     assert not w.wants(pb.FlowEvent.CREATED, "sw1", b"\x06x", None)  # family filter
     assert not w.wants(pb.FlowEvent.EXPIRED, "sw1", b"\x04x", None)  # kind filter
-    assert not _Watcher("sw2", None, 0, kinds, 3).wants(pb.FlowEvent.CREATED, "sw1", b"\x04x", None)
+    assert not Watcher("sw2", None, 0, kinds, 3).wants(pb.FlowEvent.CREATED, "sw1", b"\x04x", None)
 
 
 def test_update_request_presence_and_to_dict() -> None:
@@ -159,7 +159,7 @@ def test_a_vmi_packet_from_any_source_is_from_vm_as_in_the_pipeline(view: Switch
 
 
 def test_key_parts_are_those_of_the_key_and_the_cache_stays_bounded() -> None:
-    from p4fatflow.api.server import KeyParts, flow_pb, key_pb
+    from p4fatflow.api.messages import KeyParts, flow_pb, key_pb
 
     parts = KeyParts(limit=4)
     keys = [key_from_fields(10, "10.0.0.0", 28, "0.0.0.0", 0, 17, 0, 53),

@@ -26,8 +26,7 @@ import dataclasses
 import hmac
 import logging
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,12 +36,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc  # type: ignore[i
 from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
 from p4fatflow import dataplane as dp
 from p4fatflow.api.errors import ApiError, invalid, not_found, out_of_range
+from p4fatflow.api.hub import CREATED, EXPIRED, UPDATED, FlowHub
 from p4fatflow.api.lookup import SwitchView, fat, key_from_fields, packet_fields
+from p4fatflow.api.messages import DIRECTIONS, flow_pb, problems_pb
 from p4fatflow.api.pb import SERVICE_NAME, pb, pb_grpc
 from p4fatflow.flowcodec import FlowContext
 from p4fatflow.flows import FlowSnapshot
 from p4fatflow.key import FlowKey
-from p4fatflow.records import FlowRecord
 from p4fatflow.settings import (
     MISS_POLICIES,
     ApiSettings,
@@ -67,241 +67,11 @@ LIST_READ_TIMEOUT_S = 3.0
 
 MAX_LIFETIME = 365 * 24 * 3600  # one year, as the configuration
 INFO_SIZE = 16
-_DIRECTIONS = {dp.DIRECTION_FROM_VM: "from_vm", dp.DIRECTION_TO_VM: "to_vm", dp.DIRECTION_TRANSIT: "transit"}
-_DIRECTION_CODES = {v: k for k, v in _DIRECTIONS.items()}
+_DIRECTION_CODES = {v: k for k, v in DIRECTIONS.items()}
 _MISS_NAMES = {v: k for k, v in MISS_POLICIES.items()}
-_EXPIRED = pb.FlowEvent.EXPIRED
-_CREATED, _UPDATED = pb.FlowEvent.CREATED, pb.FlowEvent.UPDATED
 
-
-# ---- conversions -----------------------------------------------------------------------------------
-
-
-def key_pb(key: FlowKey) -> Any:
-    return pb.FlowKey(vrf=key.vrf, src=str(key.src), src_plen=key.src_plen, dst=str(key.dst), dst_plen=key.dst_plen,
-                      protocol=key.protocol, sport=key.sport, dport=key.dport)
-
-
-def context_pb(ctx: FlowContext | None, vmi_names: Mapping[int, str]) -> Any:
-    if ctx is None:
-        return pb.FlowContext()
-    return pb.FlowContext(lifetime=ctx.lifetime, offloaded=ctx.offloaded, mirror=ctx.mirror,
-                          verdict=pb.VERDICT_DROP if ctx.verdict_drop else pb.VERDICT_FORWARD,
-                          egress_port=ctx.egress_port, info=ctx.info, vmi_id=ctx.vmi_id,
-                          vmi=vmi_names.get(ctx.vmi_id, ""), ingress_port=ctx.ingress_port,
-                          direction=_DIRECTIONS.get(ctx.direction, ""), first_seen_ns=ctx.first_seen_ns)
-
-
-class KeyParts:
-    """What a flow's key contributes to every pb.Flow (the key message serialised, its text, fat or
-    not), built once per key: an update's result and its WatchFlows event show the same key, and
-    applications come back to the same flows. Bounded (about 200 bytes an entry): emptied when full."""
-
-    __slots__ = ("_parts", "limit")
-
-    def __init__(self, limit: int = 65536) -> None:
-        self._parts: dict[FlowKey, tuple[bytes, str, bool]] = {}
-        self.limit = limit
-
-    def get(self, key: FlowKey) -> tuple[bytes, str, bool]:
-        got = self._parts.get(key)
-        if got is None:
-            if len(self._parts) >= self.limit:
-                self._parts.clear()
-            got = self._parts[key] = (key_pb(key).SerializeToString(), str(key), fat(key))
-        return got
-
-
-_KEY_PARTS = KeyParts()
 #: index keys decoded to FlowKeys, per service (about 250 bytes an entry)
 _FLOW_KEYS_MAX = 65536
-
-
-def flow_pb(switch: str, key: FlowKey, ctx: FlowContext | None, vmi_names: Mapping[int, str], *, packets: int = 0,
-            nbytes: int = 0, idle_ns: int | None = None, now_ns: int | None = None, into: Any = None) -> Any:
-    """The pb.Flow of a flow (filled into ``into`` when given, e.g. an event's field)."""
-    now_ns = time.time_ns() if now_ns is None else now_ns
-    kpb, text, is_fat = _KEY_PARTS.get(key)
-    f = pb.Flow() if into is None else into
-    f.switch = switch
-    f.key.ParseFromString(kpb)
-    f.context.CopyFrom(context_pb(ctx, vmi_names))
-    f.packets = packets
-    f.bytes = nbytes
-    f.fat = is_fat
-    f.text = text
-    if ctx is not None and ctx.first_seen_ns:
-        f.age_ms = max(0, now_ns - ctx.first_seen_ns) // 1_000_000
-    if idle_ns is not None:
-        f.idle_ms = idle_ns // 1_000_000
-        if ctx is not None:
-            f.lifetime_left_ms = ctx.lifetime * 1000 - f.idle_ms
-    return f
-
-
-def _problems_pb(exc: ConfigFileError) -> list[Any]:
-    return [pb.Problem(file=p.file, line=p.line or 0, path=p.path, message=p.message) for p in exc.problems]
-
-
-# ---- the hub: contexts, pending updates, watchers -------------------------------------------------------
-
-
-class _Watcher:
-    __slots__ = ("family", "kinds", "limit", "queue", "skipped", "switch", "vmi_id", "wake")
-
-    def __init__(self, switch: str, vmi_id: int | None, family: int, kinds: frozenset[int], limit: int) -> None:
-        self.switch = switch
-        self.vmi_id = vmi_id
-        self.family = family
-        self.kinds = kinds
-        self.limit = limit
-        self.queue: deque[tuple[Any, ...]] = deque()
-        self.skipped = 0
-        self.wake = asyncio.Event()
-
-    def wants(self, kind: int, switch: str, key: bytes, ctx: FlowContext | None) -> bool:
-        if kind not in self.kinds or (self.switch and switch != self.switch):
-            return False
-        if self.family and key[0] != self.family:
-            return False
-        return self.vmi_id is None or (ctx is not None and ctx.vmi_id == self.vmi_id)
-
-    def push(self, event: tuple[Any, ...]) -> None:
-        if len(self.queue) >= self.limit:
-            self.skipped += 1  # never block the flow layer: this watcher loses the event
-            return
-        self.queue.append(event)
-        self.wake.set()
-
-
-@dataclasses.dataclass(slots=True)
-class _Pending:
-    changes: dict[str, object]
-    deadline: float
-
-
-class FlowHub:
-    """The API's view of the flow layer of every switch (see the module docstring)."""
-
-    def __init__(self, daemon: Fatflowd, *, pending_s: float = 10.0, max_pending: int = 65536) -> None:
-        self.daemon = daemon
-        self.pending_s = pending_s
-        self.max_pending = max_pending
-        self.contexts: dict[str, dict[bytes, FlowContext]] = {}
-        self.pending: dict[str, dict[bytes, _Pending]] = {}
-        self.watchers: set[_Watcher] = set()
-        self.pending_applied = 0
-        self.pending_expired = 0
-        self._hooked: dict[str, Any] = {}  # switch -> the FlowManager hooked
-        self._observers: dict[str, Callable[[str, bytes, FlowContext], None]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._unsubscribe = daemon.records.subscribe(self._records)
-
-    def close(self) -> None:
-        self._unsubscribe()
-        for name in list(self._hooked):
-            self._unhook(name)
-        for t in self._tasks:
-            t.cancel()
-
-    # -- hooks
-    def sync(self) -> None:
-        """Hook the flow managers of the daemon's current nodes (switches come and go with configs)."""
-        nodes = self.daemon.nodes
-        for name in list(self._hooked):
-            node = nodes.get(name)
-            if node is None or node.flows is not self._hooked[name]:
-                self._unhook(name)
-        for name, node in nodes.items():
-            if name not in self._hooked:
-                obs = self._observer(name)
-                node.flows.observers.append(obs)
-                self._hooked[name] = node.flows
-                self._observers[name] = obs
-                self.contexts.setdefault(name, {})
-                self.pending.setdefault(name, {})
-
-    def _unhook(self, name: str) -> None:
-        flows = self._hooked.pop(name)
-        obs = self._observers.pop(name, None)
-        if obs is not None and obs in flows.observers:
-            flows.observers.remove(obs)
-        self.contexts.pop(name, None)
-        self.pending.pop(name, None)
-
-    def _observer(self, switch: str) -> Callable[[str, bytes, FlowContext], None]:
-        contexts = self.contexts.setdefault(switch, {})
-        pending = self.pending.setdefault(switch, {})
-
-        def observe(event: str, key: bytes, ctx: FlowContext) -> None:
-            contexts[key] = ctx
-            if event == "created" and pending:
-                p = pending.pop(key, None)
-                if p is not None and p.deadline >= time.monotonic():
-                    self._spawn(self._apply_pending(switch, key, ctx, p))
-            if self.watchers:
-                kind = _CREATED if event == "created" else _UPDATED
-                ev = (kind, switch, key, ctx, 0, 0, "", time.time_ns())
-                for w in self.watchers:
-                    if w.wants(kind, switch, key, ctx):
-                        w.push(ev)
-
-        return observe
-
-    def _records(self, records: Sequence[FlowRecord]) -> None:
-        watchers = self.watchers
-        for r in records:
-            ctxs = self.contexts.get(r.switch)
-            if ctxs is not None:
-                ctxs.pop(r.index_key, None)
-            if watchers:
-                ev = (_EXPIRED, r.switch, r.index_key, r.context, r.packets, r.bytes, r.reason.value, r.end_ns)
-                for w in watchers:
-                    if w.wants(_EXPIRED, r.switch, r.index_key, r.context):
-                        w.push(ev)
-
-    def _spawn(self, coro: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _apply_pending(self, switch: str, key: bytes, ctx: FlowContext, p: _Pending) -> None:
-        node = self.daemon.nodes.get(switch)
-        if node is None:
-            return
-        try:
-            got = await node.flows.update_many([(key, p.changes)], known={key: ctx})
-            if got[0] is not None:
-                self.pending_applied += 1
-        except Exception:
-            log.exception("switch %s: a pending update could not be applied", switch)
-
-    def expire_pending(self) -> int:
-        now = time.monotonic()
-        n = 0
-        for pend in self.pending.values():
-            old = [k for k, p in pend.items() if p.deadline < now]
-            for k in old:
-                del pend[k]
-            n += len(old)
-        self.pending_expired += n
-        return n
-
-    def add_pending(self, switch: str, key: bytes, changes: dict[str, object], ttl_s: float) -> None:
-        pend = self.pending.setdefault(switch, {})
-        if key not in pend and sum(len(p) for p in self.pending.values()) >= self.max_pending:
-            self.expire_pending()
-            if sum(len(p) for p in self.pending.values()) >= self.max_pending:
-                raise ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                               f"{self.max_pending} updates already wait for flows to be learned")
-        old = pend.get(key)
-        merged = {**old.changes, **changes} if old is not None else dict(changes)
-        pend[key] = _Pending(merged, time.monotonic() + ttl_s)
-
-    def watch(self, switch: str, vmi_id: int | None, family: int, kinds: frozenset[int], limit: int) -> _Watcher:
-        w = _Watcher(switch, vmi_id, family, kinds, limit)
-        self.watchers.add(w)
-        return w
 
 
 # ---- the service ---------------------------------------------------------------------------------
@@ -612,8 +382,8 @@ class FatflowService(pb_grpc.FatflowServicer):  # type: ignore[misc]
                 known = [v for n in self.daemon.nodes.values() for v in n.vmi_ids]
                 raise not_found(f"vmi: no VMI {request.vmi!r}{did_you_mean(request.vmi, known)}")
             vmi_id = owner[0].vmi_ids[request.vmi]
-        kinds = frozenset(k for k, on in ((_CREATED, request.created), (_UPDATED, request.updated),
-                                          (_EXPIRED, request.expired)) if on) or frozenset((_CREATED, _UPDATED, _EXPIRED))
+        kinds = frozenset(k for k, on in ((CREATED, request.created), (UPDATED, request.updated),
+                                          (EXPIRED, request.expired)) if on) or frozenset((CREATED, UPDATED, EXPIRED))
         w = self.hub.watch(request.switch, vmi_id, request.family, kinds, request.queue or 65536)
         reported = 0
         try:
@@ -652,7 +422,7 @@ class FatflowService(pb_grpc.FatflowServicer):  # type: ignore[misc]
         try:
             cfg = self.parse(request)
         except ConfigFileError as exc:
-            return pb.ValidateConfigResponse(valid=False, problems=_problems_pb(exc))
+            return pb.ValidateConfigResponse(valid=False, problems=problems_pb(exc))
         return pb.ValidateConfigResponse(valid=True, normalized_yaml=config_to_yaml(cfg),
                                          switches=[s.name for s in cfg.switches])
 
@@ -660,7 +430,7 @@ class FatflowService(pb_grpc.FatflowServicer):  # type: ignore[misc]
         try:
             cfg = self.parse(request)
         except ConfigFileError as exc:
-            return pb.ApplyConfigResponse(valid=False, problems=_problems_pb(exc))
+            return pb.ApplyConfigResponse(valid=False, problems=problems_pb(exc))
         return await self.apply(cfg)
 
     async def apply(self, cfg: FatflowConfig) -> Any:
