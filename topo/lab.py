@@ -63,6 +63,7 @@ class LabState:
     p4info: str
     hosts: list[dict[str, Any]] = field(default_factory=list)
     pids: dict[str, int] = field(default_factory=dict)
+    api: str = ""  # fatflowd's API address (fatflowctl --address)
 
     def save(self) -> None:
         path = Path(self.run_dir) / STATE
@@ -253,7 +254,7 @@ def up(config: Path, *, switch: str | None = None, target: str = "softswitch", r
                      eff_sw.address, sw.device_id, sw.cpu_port, str(eff_sw.p4info),
                      hosts=[{"name": h.name, "namespace": plan.namespace(h), "role": h.role, "port": h.port,
                              "mac": h.mac, "addresses": [str(a) for a in h.addresses], "vn": h.vn}
-                            for h in plan.hosts])
+                            for h in plan.hosts], api=eff.api.listen)
     marker = f"{prefix}:{run_dir}"
     try:
         state.save()
@@ -355,6 +356,13 @@ def usage(state: LabState, python: str = ".venv/bin/python") -> str:
             out.append(ex(vms[1]["namespace"], f"ping -c 2 {v4}"))
     if ana:
         out.append(ex(ana[0]["namespace"], "tcpdump -eni eth0   # mirrored copies (apt-get install tcpdump)"))
+    if state.api:
+        ctl = f"{Path(python).parent / 'fatflowctl'} --address {state.api}"
+        out += [f"The controller (fatflowd's API on {state.api}; or export FATFLOW_API={state.api}):",
+                f"  {ctl} flows list      # flows with prefix lengths, counters, lifetime left",
+                f"  {ctl} flows top       # live: the busiest flows, setups and expiries per second",
+                f"  {ctl} flows watch     # created / updated / expired events as they happen",
+                f"  {ctl} stats; {ctl} ports"]
     out += [f"Flows on the switch (read over P4Runtime): {python} -m topo flows --run-dir {run_rel}",
             f"Logs: {run_rel}/switch.log, {run_rel}/fatflowd.log; reload the configuration: kill -HUP "
             f"{state.pids.get('fatflowd', '<pid>')}",

@@ -272,7 +272,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--egress-port", type=int)
     p = sub.add_parser("stats", help="entries per table and flow counters (vrmemstats)")
     p.add_argument("--switch", default="")
+    _json_anywhere(ap)
     return ap
+
+
+def _json_anywhere(parser: argparse.ArgumentParser) -> None:
+    """Accept --json after the command too (``fatflowctl flows list --json``), as before it."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                            help="machine-readable output (also before the command)")
+        return
+    for action in subs:
+        for child in dict.fromkeys(action.choices.values()):
+            _json_anywhere(child)
 
 
 # ---- commands --------------------------------------------------------------------------------------

@@ -187,3 +187,11 @@ def test_parsed_addresses_are_cached_but_bad_ones_are_always_refused() -> None:
             lookup.parse_address("192.0.2.300", "packet.dst")
         with pytest.raises(ApiError, match="an IP address is required"):
             lookup.parse_address("", "packet.dst")
+
+
+def test_json_is_taken_before_or_after_the_command() -> None:
+    p = build_parser()
+    for argv, want in ((["flows", "list", "--json"], True), (["--json", "flows", "list"], True),
+                       (["flows", "list"], False), (["stats", "--json"], True), (["config", "show"], False),
+                       (["flows", "top", "--json", "--iterations", "1"], True)):
+        assert p.parse_args(argv).json is want, argv

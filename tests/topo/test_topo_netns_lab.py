@@ -112,6 +112,23 @@ def test_ping_across_the_switch_installs_flows(running: lab.LabState) -> None:
     assert any(k.startswith("vrf 10 icmp 10.0.0.4/32:") and "-> 10.0.0.3/32:0" in k for k in flows), sorted(flows)
 
 
+def test_the_fatflowctl_command_the_lab_prints_lists_its_flows(running: lab.LabState) -> None:
+    line = next(x for x in lab.usage(running, python=f"{REPO}/.venv/bin/python").splitlines()
+                if "fatflowctl --address" in x and "flows list" in x)
+    cmd = line.split("#")[0].split()
+    assert cmd[1:3] == ["--address", running.api]
+    out = _ns(running, "vm1", "ping", "-c", "2", "-i", "0.2", "-W", "3", "203.0.113.1", check=False)
+    assert_pinged(out)
+
+    def listed() -> Any:
+        got = subprocess.run([*cmd, "--json"], capture_output=True, text=True, timeout=30, check=False)
+        assert got.returncode == 0, got.stderr
+        texts = {f["text"] for f in json.loads(got.stdout)["flows"]}
+        return texts if "vrf 10 icmp 10.0.0.3/32:0 -> 203.0.113.1/32:0" in texts else None
+
+    _eventually(listed, 10, "the ping's flow in fatflowctl flows list")
+
+
 def test_iperf3_tcp_between_vm_and_fabric_host(running: lab.LabState) -> None:
     port = "5299"
     server = subprocess.Popen(["ip", "netns", "exec", running.namespace("fab3"), "iperf3", "-s", "-1", "-B",

@@ -129,9 +129,13 @@ def test_usage_names_real_hosts_and_addresses() -> None:
     state = lab.LabState("ffl", "/tmp/x", "c", "c", "lab1", "softswitch", "127.0.0.1:9559", 1, 255, "p",
                          hosts=[{"name": h.name, "namespace": plan.namespace(h), "role": h.role, "port": h.port,
                                  "mac": h.mac, "addresses": [str(a) for a in h.addresses], "vn": h.vn}
-                                for h in plan.hosts], pids={"switch": 1, "fatflowd": 2})
+                                for h in plan.hosts], pids={"switch": 1, "fatflowd": 2}, api="127.0.0.1:50061")
     text = lab.usage(state)
     for line in ("ip netns exec ffl-vm1 ping -c 3 203.0.113.1", "ip netns exec ffl-vm1 iperf3 -c 203.0.113.1",
                  "ip netns exec ffl-vm1 curl", "ip netns exec ffl-vm1 dig +short @203.0.113.1",
-                 "ip netns exec ffl-vm1 ping -c 3 2001:db8:ffff::1", "make lab-down"):
+                 "ip netns exec ffl-vm1 ping -c 3 2001:db8:ffff::1", "make lab-down",
+                 ".venv/bin/fatflowctl --address 127.0.0.1:50061 flows list",
+                 ".venv/bin/fatflowctl --address 127.0.0.1:50061 flows top"):
         assert line in text
+    state.api = ""  # a state file of an older lab: no API line rather than a wrong one
+    assert "fatflowctl" not in lab.usage(state)
