@@ -418,6 +418,14 @@ def cmd_flows_top(c: FatflowClient, a: argparse.Namespace, out: Out) -> int:
             if a.iterations and i >= a.iterations:
                 return EXIT_OK
             time.sleep(a.interval)
+    if not console.is_terminal:
+        # Batch mode, as `top -b`: a live view drawn on a pipe or a file would show only at the end.
+        while True:
+            console.print(snapshot())
+            i += 1
+            if a.iterations and i >= a.iterations:
+                return EXIT_OK
+            time.sleep(a.interval)
     with Live(snapshot(), console=console, refresh_per_second=4, transient=False) as live:
         while not a.iterations or i < a.iterations - 1:
             time.sleep(a.interval)

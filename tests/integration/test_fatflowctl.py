@@ -195,7 +195,22 @@ async def test_watch_and_top(tmp_path: Path, switch: SwitchProcess, ff_build: Pi
         assert [e["kind"] for e in events] == ["CREATED"] * 3 and {e["flow"]["switch"] for e in events} == {"sw1"}
         code, out, err = await ctl(address, "flows", "top", "--iterations", "2", "--interval", "0.2", "--rows", "5")
         assert code == 0, err
-        assert "fatflow top - 3 flows" in out and DNS_KEY in out
+        # on a pipe, batch mode (as `top -b`): a table per refresh
+        assert out.count("fatflow top - 3 flows") == 2 and DNS_KEY in out
+        # ... printed as it goes, not only at the end: the first table arrives while top still runs
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "p4fatflow.ctl", "--address", address, "flows", "top", "--interval", "0.2",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+        try:
+            assert proc.stdout is not None
+            line = b""
+            while b"fatflow top" not in line:
+                line = await asyncio.wait_for(proc.stdout.readline(), 30)
+                assert line, "fatflowctl flows top ended without a table"
+            assert proc.returncode is None
+        finally:
+            proc.kill()
+            await proc.wait()
         code, out, err = await ctl(address, "--json", "flows", "top", "--iterations", "2", "--interval", "0.2")
         frames = [json.loads(line) for line in out.splitlines()]
         assert len(frames) == 2 and frames[1]["flows"] == 3 and frames[0]["top"][0]["text"] == DNS_KEY
