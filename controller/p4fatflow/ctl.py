@@ -69,6 +69,16 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]], indent: str 
     return "\n".join(lines)
 
 
+def info_text(info: bytes) -> str:
+    """An info tag as set with --info (printable text) or --info-hex: `dns (646e73)`, or the hex."""
+    if not info:
+        return "-"
+    text = info.rstrip(b"\0")
+    if text and all(32 <= b < 127 for b in text):
+        return f"{text.decode()} ({info.hex()})"
+    return info.hex()
+
+
 def duration(ms: int | None) -> str:
     if ms is None:
         return "-"
@@ -117,7 +127,7 @@ def flow_detail(f: Any) -> str:
         f"counters  {f.packets} packets, {f.bytes} bytes",
         f"age       {duration(f.age_ms)}",
         f"vmi       {c.vmi or '-'} (id {c.vmi_id}), {c.direction or '-'}, ingress port {c.ingress_port}",
-        f"info      {c.info.hex() or '-'}",
+        f"info      {info_text(c.info)}",
     ]
     return "\n".join(lines)
 

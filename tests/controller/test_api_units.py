@@ -195,3 +195,12 @@ def test_json_is_taken_before_or_after_the_command() -> None:
                        (["flows", "list"], False), (["stats", "--json"], True), (["config", "show"], False),
                        (["flows", "top", "--json", "--iterations", "1"], True)):
         assert p.parse_args(argv).json is want, argv
+
+
+def test_info_tags_are_shown_as_text_when_printable() -> None:
+    from p4fatflow.ctl import info_text
+
+    assert info_text(b"dns") == "dns (646e73)"
+    assert info_text(b"") == "-"
+    assert info_text(b"\x00\xff\x10") == "00ff10"
+    assert info_text(b"tls\x00\x00") == "tls (746c730000)"  # zero padding is not text

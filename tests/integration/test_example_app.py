@@ -159,7 +159,7 @@ async def test_classifier_offloads_tags_and_stops_the_copies(tmp_path: Path, swi
                 stderr=subprocess.STDOUT)
             stdout = (await asyncio.wait_for(ctl.communicate(), 60))[0].decode()
             assert ctl.returncode == 0, stdout
-            assert f"info      {cls.encode().hex()}" in stdout, stdout
+            assert f"info      {cls} ({cls.encode().hex()})" in stdout, stdout
             assert "offloaded yes" in stdout and f"lifetime  {LIFETIMES[cls]}s" in stdout, stdout
     summary = app.of("summary")
     assert summary and summary[0]["class_dns"] == summary[0]["class_tls"] == summary[0]["class_ssh"] == 1, summary

@@ -73,7 +73,7 @@ async def test_flows_list_show_update_delete(tmp_path: Path, switch: SwitchProce
         code, out, err = await ctl(address, "flows", "show", "--key", DNS_KEY)
         assert code == 0, err
         assert "offloaded yes" in out and "lifetime  90s" in out and "counters  2 packets" in out
-        assert f"info      {b'tag1'.hex()}" in out and "(fat flow)" in out
+        assert f"info      tag1 ({b'tag1'.hex()})" in out and "(fat flow)" in out
         shown = await ctl_json(address, "flows", "show", "--vrf", "10", "10.0.0.3", "8.8.8.8", "17", "1111", "53")
         assert shown["context"]["offloaded"] is True and shown["context"]["lifetime"] == 90 and shown["packets"] == 2
         ctx = {str(k): v for k, v in (await switch_flows(daemon.nodes["sw1"])).items()}[DNS_KEY][2]
