@@ -52,19 +52,25 @@ def config(target: Any, build: Any, api: str, max_flows: int) -> dict[str, Any]:
     return {
         "version": 1, "api": {"listen": api, "metrics_listen": None},
         "flowtable": {"max_flows": max_flows, "lifetime": {"default": 600}},
-        "vns": [{"name": "blue", "vrf": 10, "subnets": ["10.0.0.0/8"]}],
+        "vns": [{"name": "blue", "vrf": 10, "subnets": ["10.0.0.0/8", "2001:db8::/64"]}],
         "switches": [{
             "name": "sw1", "address": target.address, "device_id": target.device_id, "election_id": 10,
             "p4info": str(build.p4info), "device_config": str(build.device_config), "cpu_port": target.cpu_port,
             "router_mac": "02:00:00:00:00:aa",
-            "vmis": [{"name": "vm1", "port": 1, "vn": "blue", "mac": "02:00:00:00:01:01", "addresses": ["10.0.0.3"]}],
+            "vmis": [{"name": "vm1", "port": 1, "vn": "blue", "mac": "02:00:00:00:01:01", "addresses": ["10.0.0.3", "2001:db8::3"]}],
             "fabric_ports": [{"port": 3, "vn": "blue"}],
-            "routes": [{"vn": "blue", "prefix": "0.0.0.0/0", "port": 3, "mac": "02:00:00:00:00:bb"}],
+            "routes": [{"vn": "blue", "prefix": "0.0.0.0/0", "port": 3, "mac": "02:00:00:00:00:bb"},
+                       {"vn": "blue", "prefix": "::/0", "port": 3, "mac": "02:00:00:00:00:bb"}],
         }],
     }
 
 
+V4_FLOWS = 60000  # flows past this many are IPv6 (each flow table holds 65,536)
+
+
 def packet(i: int) -> tuple[str, str, int, int, int]:
+    if i >= V4_FLOWS:  # --flows beyond one table (--cold): the rest in the IPv6 table
+        return ("2001:db8::3", f"2001:db8:20::{i >> 16:x}:{i & 0xffff:x}", 6, 10000 + i % 50000, 443)
     return ("10.0.0.3", f"20.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}", 6, 10000 + i % 50000, 443)
 
 
@@ -206,14 +212,19 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--brief", action="store_true", help="UpdateFlows without the flows in the results")
+    ap.add_argument("--cold", action="store_true",
+                    help="120,000 flows (60,000 IPv4 + 60,000 IPv6): more than the API's caches hold (65,536 "
+                         "keys, addresses), so every update pays for its key and addresses as a first update does")
     args = ap.parse_args()
+    if args.cold:
+        args.flows = max(args.flows, 120_000)
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)
         build = compile_pipeline(work / "build", ROOT / "p4src" / "fatflow_v1model.p4")
         target = stack.enter_context(start_softswitch(work / "sw", ports=(1, 2, 3, 4)))
         api = f"127.0.0.1:{free_port()}"
         cfg = work / "fatflowd.yaml"
-        cfg.write_text(yaml.safe_dump(config(target, build, api, max(args.flows * 2, 1000))))
+        cfg.write_text(yaml.safe_dump(config(target, build, api, min(max(args.flows * 2, 1000), 131072))))
         log = (work / "fatflowd.log").open("w")
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "controller"), str(ROOT)]))
         proc = subprocess.Popen([sys.executable, "-m", "p4fatflow.daemon", str(cfg), "--log-level", "warning"],

@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
+from socket import AF_INET, AF_INET6, inet_ntop
 from typing import Any
 
 from p4fatflow.config import (
@@ -47,6 +48,7 @@ from p4fatflow.config import (
 
 __all__ = [
     "IPAddress",
+    "address_text",
     "ICMP_ECHO_TYPES",
     "ICMPV6_ECHO_TYPES",
     "Direction",
@@ -165,8 +167,19 @@ class PacketFields:
         return f"{protocol_label(self.protocol)} {_endpoint(self.src, None, self.sport)} -> {_endpoint(self.dst, None, self.dport)}"
 
 
-def _endpoint(addr: IPAddress, plen: int | None, port: int) -> str:
-    text = f"[{addr}]" if addr.version == 6 else str(addr)
+def address_text(addr: IPAddress) -> str:
+    """``str(addr)``, several times faster: inet_ntop writes RFC 5952 text as ipaddress does, except
+    for IPv6 addresses with an IPv4 tail (``::ffff:1.2.3.4``), left to ipaddress."""
+    if addr.version == 4:
+        return inet_ntop(AF_INET, addr.packed)
+    text = inet_ntop(AF_INET6, addr.packed)
+    return str(addr) if "." in text else text
+
+
+def _endpoint(addr: IPAddress, plen: int | None, port: int, text: str | None = None) -> str:
+    text = address_text(addr) if text is None else text
+    if addr.version == 6:
+        text = f"[{text}]"
     if plen is not None:
         text += f"/{plen}"
     return f"{text}:{port}"
@@ -278,8 +291,12 @@ class FlowKey:
 
     def __str__(self) -> str:
         """e.g. ``vrf 1 udp 10.0.0.0/28:0 -> 0.0.0.0/0:53`` (IPv6 as ``[2001:db8::]/56:0``)."""
-        src = _endpoint(self.src, self.src_plen, self.sport)
-        dst = _endpoint(self.dst, self.dst_plen, self.dport)
+        return self.text()
+
+    def text(self, src_text: str | None = None, dst_text: str | None = None) -> str:
+        """``str(self)``, with the addresses' text when the caller has it already."""
+        src = _endpoint(self.src, self.src_plen, self.sport, src_text)
+        dst = _endpoint(self.dst, self.dst_plen, self.dport, dst_text)
         return f"vrf {self.vrf} {protocol_label(self.protocol)} {src} -> {dst}"
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from p4fatflow.config import VMI, VN, FatFlowRule, IgnoreAddress, PrefixAggr
-from p4fatflow.key import Direction, ExcludeList, FlowKey, PacketFields, compile_rules, flow_key
+from p4fatflow.key import Direction, ExcludeList, FlowKey, PacketFields, address_text, compile_rules, flow_key
 
 IPNet = IPv4Network | IPv6Network
 IPAddr = IPv4Address | IPv6Address
@@ -316,3 +316,12 @@ def test_rule_order_between_vmi_and_vn_levels_only_breaks_ties(
     distinct = list({signature(r): r for r in rs}.values())
     assume(len(distinct) >= 2)
     assert _key(p, direction, distinct, ex) == _key(p, direction, distinct[::-1], ex)
+
+
+@given(st.one_of(st.ip_addresses(v=4), st.ip_addresses(v=6),
+                 st.lists(st.sampled_from([0, 0, 0, 1, 0xFFFF, 0xDB8]), min_size=8, max_size=8).map(
+                     lambda hextets: IPv6Address(b"".join(h.to_bytes(2, "big") for h in hextets))),
+                 st.ip_addresses(v=4).map(lambda a: IPv6Address(f"::ffff:{a}")),
+                 st.ip_addresses(v=4).map(lambda a: IPv6Address(f"::{a}"))))
+def test_address_text_is_str(addr: IPv4Address | IPv6Address) -> None:
+    assert address_text(addr) == str(addr)

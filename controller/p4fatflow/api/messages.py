@@ -11,7 +11,7 @@ from p4fatflow import dataplane as dp
 from p4fatflow.api.lookup import fat
 from p4fatflow.api.pb import pb
 from p4fatflow.flowcodec import FlowContext
-from p4fatflow.key import FlowKey
+from p4fatflow.key import FlowKey, address_text
 from p4fatflow.settings import ConfigFileError
 
 __all__ = ["DIRECTIONS", "KeyParts", "context_pb", "flow_pb", "key_pb", "problems_pb"]
@@ -21,8 +21,8 @@ DIRECTIONS = {dp.DIRECTION_FROM_VM: "from_vm", dp.DIRECTION_TO_VM: "to_vm", dp.D
 
 
 def key_pb(key: FlowKey) -> Any:
-    return pb.FlowKey(vrf=key.vrf, src=str(key.src), src_plen=key.src_plen, dst=str(key.dst), dst_plen=key.dst_plen,
-                      protocol=key.protocol, sport=key.sport, dport=key.dport)
+    return pb.FlowKey(vrf=key.vrf, src=address_text(key.src), src_plen=key.src_plen, dst=address_text(key.dst),
+                      dst_plen=key.dst_plen, protocol=key.protocol, sport=key.sport, dport=key.dport)
 
 
 def context_pb(ctx: FlowContext | None, vmi_names: Mapping[int, str]) -> Any:
@@ -51,7 +51,10 @@ class KeyParts:
         if got is None:
             if len(self._parts) >= self.limit:
                 self._parts.clear()
-            got = self._parts[key] = (key_pb(key).SerializeToString(), str(key), fat(key))
+            src, dst = address_text(key.src), address_text(key.dst)
+            kpb = pb.FlowKey(vrf=key.vrf, src=src, src_plen=key.src_plen, dst=dst, dst_plen=key.dst_plen,
+                             protocol=key.protocol, sport=key.sport, dport=key.dport)
+            got = self._parts[key] = (kpb.SerializeToString(), key.text(src, dst), fat(key))
         return got
 
 
