@@ -42,6 +42,7 @@ import struct
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -292,23 +293,8 @@ class Bench:
     async def insert_unbatched_compiled(self, first: int, n: int, in_flight: int, workdir: Path) -> float | str:
         """The same unbatched INSERTs, sent by build/p4rt_load (one channel, ``in_flight`` calls
         in flight); every call must end OK. A string says why it did not run."""
-        if not LOAD_CLIENT.is_file():
-            return f"not built ({LOAD_CLIENT.relative_to(REPO)}: make bench)"
-        path = workdir / f"unbatched_{first}.bin"
-        with path.open("wb") as f:
-            for i in range(first, first + n):
-                body = self.request([self.entity(i)]).SerializeToString()
-                f.write(struct.pack(">I", len(body)))
-                f.write(body)
-        proc = await asyncio.create_subprocess_exec(
-            str(LOAD_CLIENT), self.target.address, "/p4.v1.P4Runtime/Write", str(in_flight), str(path),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        out, err = await proc.communicate()
-        if proc.returncode != 0:
-            raise RuntimeError(f"p4rt_load exited {proc.returncode}: {out.decode()} {err.decode()}")
-        got = json.loads(out)
-        assert got["ok"] == n, got
-        return float(got["per_s"])
+        bodies = (self.request([self.entity(i)]).SerializeToString() for i in range(first, first + n))
+        return await run_load_client(self.target.address, in_flight, bodies, workdir / f"unbatched_{first}.bin")
 
     def finsy_encode_rate(self, n: int) -> float:
         schema = finsy.P4Schema(self.info)
@@ -362,6 +348,30 @@ class Bench:
         await sender
         return got, elapsed
 
+
+async def run_load_client(address: str, in_flight: int, bodies: Iterable[bytes], path: Path) -> float | str:
+    """Writes/s of build/p4rt_load sending ``bodies`` (serialised WriteRequests, each once, written
+    to ``path`` length-prefixed) with ``in_flight`` calls in flight; every call must end OK. A string
+    says why it did not run."""
+    if not LOAD_CLIENT.is_file():
+        return f"not built ({LOAD_CLIENT.relative_to(REPO)}: make bench)"
+    n = 0
+    with path.open("wb") as f:
+        for body in bodies:
+            f.write(struct.pack(">I", len(body)))
+            f.write(body)
+            n += 1
+    proc = await asyncio.create_subprocess_exec(
+        str(LOAD_CLIENT), address, "/p4.v1.P4Runtime/Write", str(in_flight), str(path),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"p4rt_load exited {proc.returncode}: {out.decode()} {err.decode()}")
+    got = json.loads(out)
+    assert got["ok"] == n, got
+    return float(got["per_s"])
+
+
 async def python_grpc_ceiling(workdir: Path, in_flight: int, n: int = 10_000) -> float | str:
     """The anchor for unbatched Writes: a grpc.aio server in this process whose Write handler does
     nothing, driven by the same compiled client: the ceiling of any grpc.aio server here."""
@@ -377,17 +387,9 @@ async def python_grpc_ceiling(workdir: Path, in_flight: int, n: int = 10_000) ->
     server.add_generic_rpc_handlers((handler,))
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    path = workdir / "empty_writes.bin"
     body = p4r.WriteRequest(device_id=1).SerializeToString()
-    path.write_bytes((struct.pack(">I", len(body)) + body) * n)
     try:
-        proc = await asyncio.create_subprocess_exec(
-            str(LOAD_CLIENT), f"127.0.0.1:{port}", "/p4.v1.P4Runtime/Write", str(in_flight), str(path),
-            stdout=asyncio.subprocess.PIPE)
-        out, _ = await proc.communicate()
-        got = json.loads(out)
-        assert got["ok"] == n, got
-        return float(got["per_s"])
+        return await run_load_client(f"127.0.0.1:{port}", in_flight, [body] * n, workdir / "empty_writes.bin")
     finally:
         await server.stop(None)
 

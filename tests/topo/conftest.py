@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -33,9 +34,31 @@ def require_root(what: str) -> None:
         pytest.skip(reason)
 
 
+#: the switch of the netns lab's traffic tests, as for tests/integration: softswitch by default,
+#: ``FATFLOW_TARGET=bmv2`` for simple_switch_grpc with p4c's pipeline (build/fatflow.json)
+TARGET = os.environ.get("FATFLOW_TARGET", "softswitch")
+
+
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> PipelineBuild:
     return compile_pipeline(tmp_path_factory.mktemp("topo-pipeline"), REPO / "p4src" / "fatflow_v1model.p4")
+
+
+@pytest.fixture(scope="session")
+def target_pipeline(pipeline: PipelineBuild) -> PipelineBuild:
+    """The pipeline of $FATFLOW_TARGET: softswitch's compile, or p4c's files for BMv2."""
+    if TARGET == "softswitch":
+        return pipeline
+    if TARGET != "bmv2":
+        pytest.fail(f"FATFLOW_TARGET={TARGET!r}: expected softswitch or bmv2")
+    json_file, p4info = REPO / "build" / "fatflow.json", REPO / "build" / "fatflow.p4info.txtpb"
+    reason = ("FATFLOW_TARGET=bmv2 but simple_switch_grpc is not on PATH" if shutil.which("simple_switch_grpc") is None
+              else None if json_file.is_file() and p4info.is_file()
+              else "FATFLOW_TARGET=bmv2 needs build/fatflow.json: run 'make p4' where p4c is installed")
+    if reason is not None:
+        print(f"\n*** {reason} -- SKIPPED", file=sys.stderr)
+        pytest.skip(reason)
+    return PipelineBuild(json_file, p4info)
 
 
 def assert_pinged(out: str) -> None:

@@ -1,4 +1,5 @@
-"""The network-namespace lab of examples/lab.yaml, for real: softswitch with veth ports, fatflowd
+"""The network-namespace lab of examples/lab.yaml, for real: $FATFLOW_TARGET (softswitch by default,
+or BMv2) with veth ports, fatflowd
 with the file, hosts in namespaces. Pings and iperf3 across the switch, the flows fatflowd installs
 for that traffic read back over P4Runtime, and lab-down leaving nothing behind (also after SIGKILL).
 
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import LAB_YAML, REPO, assert_pinged, not_root, require_root
+from conftest import LAB_YAML, REPO, TARGET, assert_pinged, not_root, require_root
 
 from softswitch.launch import PipelineBuild, free_port
 from topo import lab, netns
@@ -64,11 +65,13 @@ def _up(tmp: Path, pipeline: PipelineBuild, prefix: str = PREFIX, **kw: Any) -> 
 
 
 @pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory, pipeline: PipelineBuild) -> Iterator[lab.LabState]:
+def running(tmp_path_factory: pytest.TempPathFactory, target_pipeline: PipelineBuild) -> Iterator[lab.LabState]:
+    # The traffic tests run on $FATFLOW_TARGET (as `make lab TARGET=bmv2`); the clean-up tests
+    # below use softswitch: they test topo's cleaning, not the switch.
     require_root("the netns lab")
     run_dir = tmp_path_factory.mktemp("lab")
     try:
-        yield _up(run_dir, pipeline)
+        yield _up(run_dir, target_pipeline, target=TARGET)
     finally:
         removed = lab.down(run_dir, PREFIX)
         print(f"lab down: {removed}")
@@ -139,7 +142,7 @@ def test_iperf3_tcp_between_vm_and_fabric_host(running: lab.LabState) -> None:
                                 timeout=60))
         received = result["end"]["sum_received"]["bytes"]
         assert received > 1_000_000, result["end"]
-        print(f"iperf3 through softswitch: {result['end']['sum_received']['bits_per_second'] / 1e6:.0f} Mbit/s")
+        print(f"iperf3 through {TARGET}: {result['end']['sum_received']['bits_per_second'] / 1e6:.0f} Mbit/s")
     finally:
         server.kill()
         server.wait()

@@ -20,9 +20,11 @@ __all__ = ["DIRECTIONS", "KeyParts", "context_pb", "flow_pb", "key_pb", "problem
 DIRECTIONS = {dp.DIRECTION_FROM_VM: "from_vm", dp.DIRECTION_TO_VM: "to_vm", dp.DIRECTION_TRANSIT: "transit"}
 
 
-def key_pb(key: FlowKey) -> Any:
-    return pb.FlowKey(vrf=key.vrf, src=address_text(key.src), src_plen=key.src_plen, dst=address_text(key.dst),
-                      dst_plen=key.dst_plen, protocol=key.protocol, sport=key.sport, dport=key.dport)
+def key_pb(key: FlowKey, src: str | None = None, dst: str | None = None) -> Any:
+    """The key's message (``src``/``dst``: the addresses' text, when the caller has it already)."""
+    return pb.FlowKey(vrf=key.vrf, src=address_text(key.src) if src is None else src, src_plen=key.src_plen,
+                      dst=address_text(key.dst) if dst is None else dst, dst_plen=key.dst_plen,
+                      protocol=key.protocol, sport=key.sport, dport=key.dport)
 
 
 def context_pb(ctx: FlowContext | None, vmi_names: Mapping[int, str]) -> Any:
@@ -51,10 +53,8 @@ class KeyParts:
         if got is None:
             if len(self._parts) >= self.limit:
                 self._parts.clear()
-            src, dst = address_text(key.src), address_text(key.dst)
-            kpb = pb.FlowKey(vrf=key.vrf, src=src, src_plen=key.src_plen, dst=dst, dst_plen=key.dst_plen,
-                             protocol=key.protocol, sport=key.sport, dport=key.dport)
-            got = self._parts[key] = (kpb.SerializeToString(), key.text(src, dst), fat(key))
+            src, dst = address_text(key.src), address_text(key.dst)  # once, for the message and the text
+            got = self._parts[key] = (key_pb(key, src, dst).SerializeToString(), key.text(src, dst), fat(key))
         return got
 
 
