@@ -74,15 +74,24 @@ def _check_range(value: int, low: int, high: int, field: str) -> None:
         raise invalid(f"{field}: {value} is out of range {low}-{high}")
 
 
-def packet_fields(src: str, dst: str, protocol: int, sport: int, dport: int, prefix: str = "packet") -> PacketFields:
-    """A validated packet 5-tuple (the fields named ``prefix.src`` etc. in errors)."""
+def _address_pair(src: str, dst: str, prefix: str) -> tuple[IPv4Address | IPv6Address, IPv4Address | IPv6Address]:
     s = parse_address(src, f"{prefix}.src")
     d = parse_address(dst, f"{prefix}.dst")
     if s.version != d.version:
         raise invalid(f"{prefix}.dst: {d} is IPv{d.version} but src {s} is IPv{s.version}")
+    return s, d
+
+
+def _check_protocol_ports(protocol: int, sport: int, dport: int, prefix: str) -> None:
     _check_range(protocol, 0, 255, f"{prefix}.protocol")
     _check_range(sport, 0, 65535, f"{prefix}.sport")
     _check_range(dport, 0, 65535, f"{prefix}.dport")
+
+
+def packet_fields(src: str, dst: str, protocol: int, sport: int, dport: int, prefix: str = "packet") -> PacketFields:
+    """A validated packet 5-tuple (the fields named ``prefix.src`` etc. in errors)."""
+    s, d = _address_pair(src, dst, prefix)
+    _check_protocol_ports(protocol, sport, dport, prefix)
     if protocol not in PORTED_PROTOCOLS:
         if protocol in (ICMP, ICMPV6):
             if dport:
@@ -94,14 +103,9 @@ def packet_fields(src: str, dst: str, protocol: int, sport: int, dport: int, pre
 
 def key_from_fields(vrf: int, src: str, src_plen: int, dst: str, dst_plen: int, protocol: int, sport: int,
                     dport: int, prefix: str = "key") -> FlowKey:
-    s = parse_address(src, f"{prefix}.src")
-    d = parse_address(dst, f"{prefix}.dst")
-    if s.version != d.version:
-        raise invalid(f"{prefix}.dst: {d} is IPv{d.version} but src {s} is IPv{s.version}")
+    s, d = _address_pair(src, dst, prefix)
     _check_range(vrf, 0, 65535, f"{prefix}.vrf")
-    _check_range(protocol, 0, 255, f"{prefix}.protocol")
-    _check_range(sport, 0, 65535, f"{prefix}.sport")
-    _check_range(dport, 0, 65535, f"{prefix}.dport")
+    _check_protocol_ports(protocol, sport, dport, prefix)
     top = _MAX_PLEN[s.version]
     _check_range(src_plen, 0, top, f"{prefix}.src_plen")
     _check_range(dst_plen, 0, top, f"{prefix}.dst_plen")
