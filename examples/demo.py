@@ -180,16 +180,13 @@ def lab(run: Path, target: str, mode: str) -> Iterator[Lab]:
             topo_lab.wait_fatflowd_ready(ffd, run / "fatflowd.log", cfg["switches"][0]["name"], time.monotonic() + 60)
             yield Lab(mode, api, metrics, f"unix:{analyzer.path}", target_proc.peers)
         finally:
-            ffd.terminate()
-            try:
-                ffd.wait(10)
-            except subprocess.TimeoutExpired:
-                ffd.kill()
-                ffd.wait()
+            topo_lab.stop_process(ffd)
 
 
 @contextlib.contextmanager
 def classifier(lab_: Lab, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    from topo import lab as topo_lab
+
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "examples.classifier", "--source", lab_.analyzer,
                                  "--api", lab_.api, "--lifetime", "dns=20"], stdout=out, stderr=subprocess.STDOUT,
@@ -202,13 +199,7 @@ def classifier(lab_: Lab, log: Path) -> Iterator[subprocess.Popen[bytes]]:
             time.sleep(0.05)
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        topo_lab.stop_process(proc, timeout=5)
 
 
 # ---- the story -------------------------------------------------------------------------------------

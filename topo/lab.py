@@ -155,6 +155,18 @@ def _tail(path: Path, n: int = 3000) -> str:
         return ""
 
 
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it has not ended within ``timeout``; reaped either way."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def start_fatflowd(config: Path, log: Path, marker: str) -> subprocess.Popen[bytes]:
     """The real ``fatflowd`` command (``python -m p4fatflow.daemon``) in the background."""
     return spawn([sys.executable, "-m", "p4fatflow.daemon", str(config), "--log-level", "info"], log, marker)

@@ -147,13 +147,8 @@ class P4RuntimeSwitch(Switch):  # type: ignore[misc]
 
     def stop_process(self) -> None:
         """End the switch process (before Mininet takes its interfaces away)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            lab.stop_process(self.proc)
 
     def connected(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -258,13 +253,8 @@ def mininet_lab(config: Path, work: Path, *, target: str = "softswitch", switch:
                                 others=[(target, node.proc, node.log_file)] if node.proc else [])
         yield MininetLab(net, plan, node, ffd, eff_path)
     finally:
-        if ffd is not None and ffd.poll() is None:
-            ffd.terminate()
-            try:
-                ffd.wait(10)
-            except subprocess.TimeoutExpired:
-                ffd.kill()
-                ffd.wait()
+        if ffd is not None:
+            lab.stop_process(ffd)
         for node in net.switches:
             if isinstance(node, P4RuntimeSwitch):
                 node.stop_process()
